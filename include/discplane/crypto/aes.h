@@ -1,0 +1,53 @@
+// AES-128-GCM and AES-128-CTR through Intel IPsec-mb. Key schedules are computed
+// once when an object is built and reused for every packet under that key
+// (sessions keep their AesGcm128; the header-mask key of our own id is built once).
+#pragma once
+
+#include <memory>
+
+#include "discplane/common/bytes.h"
+
+namespace discplane::crypto {
+
+using AesKey = ByteArray<16>;
+inline constexpr std::size_t kGcmTagSize = 16;
+inline constexpr std::size_t kGcmNonceSize = 12;
+
+class AesGcm128 {
+ public:
+  explicit AesGcm128(const AesKey& key) noexcept;
+  AesGcm128(const AesGcm128&) noexcept;
+  AesGcm128& operator=(const AesGcm128&) noexcept;
+  ~AesGcm128();
+
+  // out.size() must be plaintext.size() + 16 (ciphertext || tag). In-place allowed.
+  void seal(ByteView nonce12, ByteView ad, ByteView plaintext, MutableByteView out) const noexcept;
+  // in = ciphertext || tag; out.size() >= in.size() - 16. Returns false when the tag
+  // does not verify (out is then unspecified) or in is shorter than a tag.
+  [[nodiscard]] bool open(ByteView nonce12, ByteView ad, ByteView in,
+                          MutableByteView out) const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;  // 64-byte aligned key data, heap so the object stays movable
+};
+
+// AES-128-CTR with a 16-byte IV (the discv5 masking-iv is the full initial counter block).
+class AesCtr128 {
+ public:
+  explicit AesCtr128(const AesKey& key) noexcept;
+  AesCtr128(const AesCtr128&) noexcept;
+  AesCtr128& operator=(const AesCtr128&) noexcept;
+  ~AesCtr128();
+  // out.size() == in.size(); in-place allowed.
+  void apply(ByteView iv16, ByteView in, MutableByteView out) const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Which IPsec-mb code path was chosen at start ("avx512", "avx2", "sse", ...).
+const char* aes_implementation_name() noexcept;
+
+}  // namespace discplane::crypto
