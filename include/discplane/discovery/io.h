@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "discplane/common/bytes.h"
 #include "discplane/common/endpoint.h"
@@ -50,6 +51,17 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual Time now() const noexcept = 0;
+};
+
+// The receiving side of a backend: the engine implements this. A backend calls
+// on_burst once per rx burst (up to 32 datagrams); the engine may send through `tx`
+// during the call. on_idle is called when a poll found nothing, so the engine can
+// run its deadlines (timeouts, retries) without a packet to carry them.
+class DatagramSink {
+ public:
+  virtual ~DatagramSink() = default;
+  virtual void on_burst(std::span<const Datagram> burst, Transport& tx) noexcept = 0;
+  virtual void on_idle(Transport& tx) noexcept = 0;
 };
 
 }  // namespace discplane::disc
