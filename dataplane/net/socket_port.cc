@@ -1,0 +1,242 @@
+// SocketPort: recvmmsg/sendmmsg batches over one nonblocking UDP socket (see socket_port.h).
+// All buffers are allocated once in create(); polling allocates nothing. The thread sleeps in
+// ppoll when the socket is empty, so an idle node does not spin a core.
+#include "discplane/net/socket_port.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace discplane::net {
+
+namespace {
+
+constexpr std::size_t kSlot = disc::kMaxPacketSize;
+
+// sockaddr <-> Endpoint, for the families we bind.
+socklen_t to_sockaddr(const Endpoint& ep, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (ep.ip.is_v4()) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(ep.port);
+    std::memcpy(&sin->sin_addr, ep.ip.bytes.data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(ep.port);
+  std::memcpy(&sin6->sin6_addr, ep.ip.bytes.data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+Endpoint from_sockaddr(const sockaddr_storage& ss) {
+  Endpoint ep;
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    ep.ip = IpAddress::v4(ByteView(reinterpret_cast<const std::uint8_t*>(&sin->sin_addr), 4));
+    ep.port = ntohs(sin->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ep.ip = IpAddress::v6(ByteView(reinterpret_cast<const std::uint8_t*>(&sin6->sin6_addr), 16));
+    ep.port = ntohs(sin6->sin6_port);
+  }
+  return ep;
+}
+
+}  // namespace
+
+const char* to_string(SocketError e) noexcept {
+  switch (e) {
+    case SocketError::kBadEndpoint:
+      return "endpoint has no IP address family";
+    case SocketError::kSocket:
+      return "socket() failed";
+    case SocketError::kBind:
+      return "bind() failed";
+    case SocketError::kOption:
+      return "setsockopt/getsockname failed";
+  }
+  return "unknown";
+}
+
+// One batch per direction: slots, addresses and the iovec/mmsghdr arrays pointing at them.
+struct SocketPort::Buffers {
+  std::array<std::array<std::uint8_t, kSlot>, kBurst> rx_data;
+  std::array<sockaddr_storage, kBurst> rx_addr;
+  std::array<iovec, kBurst> rx_iov;
+  std::array<mmsghdr, kBurst> rx_msg;
+  std::array<disc::Datagram, kBurst> rx_datagrams;
+
+  std::array<std::array<std::uint8_t, kSlot>, kBurst> tx_data;
+  std::array<sockaddr_storage, kBurst> tx_addr;
+  std::array<iovec, kBurst> tx_iov;
+  std::array<mmsghdr, kBurst> tx_msg;
+};
+
+// The Transport handed to the sink: slot `count_` is the buffer last acquired.
+class SocketPort::Tx final : public disc::Transport {
+ public:
+  explicit Tx(SocketPort& port) : port_(port) {}
+  MutableByteView acquire_tx_buffer() noexcept override {
+    if (count_ == kBurst) {
+      port_.flush();
+    }
+    return MutableByteView(port_.buffers_->tx_data[count_]);
+  }
+  void commit_tx(std::size_t length, const Endpoint& to) noexcept override {
+    const bool family_ok = port_.local_.ip.family == to.ip.family;
+    if (count_ == kBurst || length > kSlot || !family_ok || to.port == 0) {
+      ++port_.counters_.tx_dropped;
+      return;
+    }
+    Buffers& b = *port_.buffers_;
+    b.tx_iov[count_].iov_len = length;
+    b.tx_msg[count_].msg_hdr.msg_namelen = to_sockaddr(to, b.tx_addr[count_]);
+    ++count_;
+  }
+  std::size_t count_ = 0;
+
+ private:
+  SocketPort& port_;
+};
+
+SocketPort::SocketPort(int fd, const Endpoint& local)
+    : fd_(fd),
+      local_(local),
+      buffers_(std::make_unique<Buffers>()),
+      tx_(std::make_unique<Tx>(*this)) {
+  Buffers& b = *buffers_;
+  std::memset(b.rx_msg.data(), 0, sizeof b.rx_msg);
+  std::memset(b.tx_msg.data(), 0, sizeof b.tx_msg);
+  for (std::size_t i = 0; i < kBurst; ++i) {
+    b.rx_iov[i] = iovec{b.rx_data[i].data(), kSlot};
+    b.rx_msg[i].msg_hdr.msg_iov = &b.rx_iov[i];
+    b.rx_msg[i].msg_hdr.msg_iovlen = 1;
+    b.rx_msg[i].msg_hdr.msg_name = &b.rx_addr[i];
+    b.tx_iov[i] = iovec{b.tx_data[i].data(), 0};
+    b.tx_msg[i].msg_hdr.msg_iov = &b.tx_iov[i];
+    b.tx_msg[i].msg_hdr.msg_iovlen = 1;
+    b.tx_msg[i].msg_hdr.msg_name = &b.tx_addr[i];
+  }
+}
+
+SocketPort::~SocketPort() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+Result<std::unique_ptr<SocketPort>, SocketError> SocketPort::create(const Endpoint& local) {
+  if (!local.ip.valid()) {
+    return fail(SocketError::kBadEndpoint);
+  }
+  const int family = local.ip.is_v4() ? AF_INET : AF_INET6;
+  const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return fail(SocketError::kSocket);
+  }
+  const int one = 1;
+  if (family == AF_INET6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
+    ::close(fd);
+    return fail(SocketError::kOption);
+  }
+  sockaddr_storage ss;
+  const socklen_t len = to_sockaddr(local, ss);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    ::close(fd);
+    return fail(SocketError::kBind);
+  }
+  socklen_t got = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &got) != 0) {
+    ::close(fd);
+    return fail(SocketError::kOption);
+  }
+  return std::unique_ptr<SocketPort>(new SocketPort(fd, from_sockaddr(ss)));
+}
+
+void SocketPort::flush() noexcept {
+  Buffers& b = *buffers_;
+  std::size_t sent = 0;
+  // Each pass sends at least one datagram or drops one, so this ends after <= kBurst passes
+  // (plus EINTR retries, bounded too).
+  int interrupts = 0;
+  while (sent < tx_->count_) {
+    const int r = ::sendmmsg(fd_, &b.tx_msg[sent], static_cast<unsigned>(tx_->count_ - sent), 0);
+    if (r > 0) {
+      sent += static_cast<std::size_t>(r);
+      counters_.tx += static_cast<std::uint64_t>(r);
+    } else if (r < 0 && errno == EINTR && ++interrupts < 8) {
+      continue;
+    } else {
+      ++counters_.tx_dropped;  // the kernel refused this one (buffer full, unreachable)
+      ++sent;
+    }
+  }
+  tx_->count_ = 0;
+}
+
+std::size_t SocketPort::poll_once(disc::DatagramSink& sink,
+                                  std::chrono::microseconds timeout) noexcept {
+  Buffers& b = *buffers_;
+  auto receive = [&]() -> int {
+    for (std::size_t i = 0; i < kBurst; ++i) {
+      b.rx_msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      b.rx_msg[i].msg_hdr.msg_flags = 0;
+    }
+    const int r = ::recvmmsg(fd_, b.rx_msg.data(), kBurst, MSG_DONTWAIT, nullptr);
+    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      ++counters_.errors;
+    }
+    return r;
+  };
+  int n = receive();
+  if (n <= 0 && timeout.count() > 0) {
+    pollfd pfd{fd_, POLLIN, 0};
+    const timespec ts{static_cast<time_t>(timeout.count() / 1'000'000),
+                      static_cast<long>(timeout.count() % 1'000'000) * 1000};
+    const int ready = ::ppoll(&pfd, 1, &ts, nullptr);
+    if (ready > 0) {
+      n = receive();
+    } else if (ready < 0 && errno != EINTR) {
+      ++counters_.errors;
+    }
+  }
+  std::size_t count = 0;
+  for (int i = 0; i < n; ++i) {
+    const mmsghdr& m = b.rx_msg[static_cast<std::size_t>(i)];
+    if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+      ++counters_.rx_oversize;
+      continue;
+    }
+    b.rx_datagrams[count++] =
+        disc::Datagram{ByteView(b.rx_data[static_cast<std::size_t>(i)].data(), m.msg_len),
+                       from_sockaddr(b.rx_addr[static_cast<std::size_t>(i)])};
+  }
+  if (count > 0) {
+    counters_.rx += count;
+    ++counters_.bursts;
+    sink.on_burst(std::span<const disc::Datagram>(b.rx_datagrams.data(), count), *tx_);
+  } else if (n <= 0) {
+    ++counters_.idle;
+    sink.on_idle(*tx_);
+  }
+  if (tx_->count_ > 0) {
+    flush();
+  }
+  return count;
+}
+
+void SocketPort::run(disc::DatagramSink& sink, const std::atomic<bool>& stop,
+                     std::chrono::microseconds timeout) noexcept {
+  while (!stop.load(std::memory_order_relaxed)) {
+    (void)poll_once(sink, timeout);
+  }
+}
+
+}  // namespace discplane::net

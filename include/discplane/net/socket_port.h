@@ -1,0 +1,73 @@
+// The kernel-socket backend: one nonblocking UDP socket (IPv4 or IPv6) feeding a DatagramSink.
+// Each poll receives up to 32 datagrams with recvmmsg, hands them to the sink in one burst and
+// sends what the sink committed with sendmmsg from a preallocated 32 x 1280 batch. Used where
+// DPDK is not wanted (laptops, CI, small nodes). Not thread-safe: one thread polls it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "discplane/common/endpoint.h"
+#include "discplane/common/result.h"
+#include "discplane/discovery/io.h"
+
+namespace discplane::net {
+
+enum class SocketError : std::uint8_t {
+  kBadEndpoint,  // no IP family
+  kSocket,       // socket() failed
+  kBind,         // bind() failed (address in use, not local)
+  kOption,       // setsockopt/getsockname failed
+};
+const char* to_string(SocketError e) noexcept;
+
+struct SocketCounters {
+  std::uint64_t rx = 0;           // datagrams received
+  std::uint64_t tx = 0;           // datagrams sent
+  std::uint64_t tx_dropped = 0;   // refused by the kernel or committed with a bad length/family
+  std::uint64_t rx_oversize = 0;  // datagrams over kMaxPacketSize, dropped
+  std::uint64_t errors = 0;       // recvmmsg/poll errors other than "nothing there"
+  std::uint64_t bursts = 0;       // on_burst calls
+  std::uint64_t idle = 0;         // on_idle calls
+};
+
+class SocketPort {
+ public:
+  static constexpr std::size_t kBurst = 32;
+
+  // Binds `local` (port 0 picks one; see local_endpoint()). IPv6 sockets are IPv6-only.
+  [[nodiscard]] static Result<std::unique_ptr<SocketPort>, SocketError> create(
+      const Endpoint& local);
+  ~SocketPort();
+  SocketPort(const SocketPort&) = delete;
+  SocketPort& operator=(const SocketPort&) = delete;
+
+  // Waits up to `timeout` for datagrams, then either hands one burst to sink.on_burst or calls
+  // sink.on_idle. Sends whatever the sink committed before returning. Returns the number of
+  // datagrams received.
+  std::size_t poll_once(disc::DatagramSink& sink, std::chrono::microseconds timeout) noexcept;
+  // Polls until `stop` is set (checked at least every `timeout`).
+  void run(disc::DatagramSink& sink, const std::atomic<bool>& stop,
+           std::chrono::microseconds timeout = std::chrono::milliseconds(10)) noexcept;
+
+  Endpoint local_endpoint() const noexcept { return local_; }
+  const SocketCounters& counters() const noexcept { return counters_; }
+  int fd() const noexcept { return fd_; }
+
+ private:
+  struct Buffers;
+  class Tx;
+  SocketPort(int fd, const Endpoint& local);
+  void flush() noexcept;
+
+  int fd_ = -1;
+  Endpoint local_;
+  SocketCounters counters_;
+  std::unique_ptr<Buffers> buffers_;
+  std::unique_ptr<Tx> tx_;
+};
+
+}  // namespace discplane::net
