@@ -1,0 +1,197 @@
+// The appliance's whole configuration: one struct with its defaults, the YAML loader and the
+// rules that link fields. Loading never throws: yaml-cpp's exceptions are caught here and become
+// a ConfigError naming the file, line, column and key. Bootnode strings are only prefix-checked
+// here; the wire codecs (enode/ENR) parse them later. The key names are fixed: operators' scripts
+// and conf/*.yaml depend on them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "discplane/common/bytes.h"
+#include "discplane/common/endpoint.h"
+#include "discplane/common/result.h"
+
+namespace discplane::control {
+
+// Where a config problem is and what it is. line/column are 1-based (0 = not tied to a place).
+struct ConfigError {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string key;  // dotted path, e.g. "dataplane.dpdk.port"; empty for YAML syntax errors
+  std::string message;
+
+  // "FILE:LINE:COL: key: message" (the parts that are unknown are left out).
+  std::string to_string() const;
+};
+
+enum class Protocol : std::uint8_t { kDiscv4, kDiscv5 };
+enum class Backend : std::uint8_t { kSocket, kDpdk };
+// node: a normal discovery participant. bootnode: answers and keeps its table fresh but does no
+// periodic random lookups. crawl: looks up continuously and records every node it sees.
+enum class Mode : std::uint8_t { kNode, kBootnode, kCrawl };
+enum class LogLevel : std::uint8_t { kError, kWarn, kInfo, kDebug };
+
+// The names used in YAML ("discv4", "socket", "crawl", "debug").
+std::string_view to_string(Protocol p);
+std::string_view to_string(Backend b);
+std::string_view to_string(Mode m);
+std::string_view to_string(LogLevel l);
+
+// All durations are kept in milliseconds; YAML writes them "500ms", "10s", "5m", "12h" or
+// compound ("1h30m").
+using Duration = std::chrono::milliseconds;
+// Parses the YAML duration syntax; nullopt on anything else, on zero and on overflow.
+[[nodiscard]] std::optional<Duration> parse_duration(std::string_view text);
+// The shortest exact form in the same syntax ("1h30m", "500ms").
+std::string format_duration(Duration d);
+
+using MacAddress = ByteArray<6>;
+
+// An interface address with its prefix: "169.254.10.2/24", "fd00::2/64".
+struct InterfaceAddress {
+  IpAddress address;
+  std::uint8_t prefix_length = 0;
+
+  [[nodiscard]] static std::optional<InterfaceAddress> parse(std::string_view text);
+  std::string to_string() const;
+  friend bool operator==(const InterfaceAddress&, const InterfaceAddress&) = default;
+};
+
+struct Config {
+  struct Identity {
+    // Path of the hex secp256k1 private key (geth nodekey format); created 0600 if missing.
+    // Relative paths are relative to the working directory. Default "discplane-data/nodekey".
+    std::string key_file = "discplane-data/nodekey";
+    friend bool operator==(const Identity&, const Identity&) = default;
+  };
+  struct Network {
+    // UDP endpoint both protocols listen on ("addr:port", "[v6]:port"). Default 0.0.0.0:30303.
+    Endpoint listen = {IpAddress::v4(0, 0, 0, 0), 30303};
+    // Address announced in our ENR / discv4 endpoint; nullopt = "auto" (learned from peers'
+    // PONG/endpoint votes). Default auto.
+    std::optional<IpAddress> external_ip;
+    friend bool operator==(const Network&, const Network&) = default;
+  };
+  struct Dpdk {
+    // EAL arguments, passed verbatim to rte_eal_init (argv[0] is added). Default empty.
+    std::vector<std::string> eal_args;
+    // DPDK port id. Default 0.
+    std::uint16_t port = 0;
+    // RX / TX descriptor ring sizes, powers of two. Default 1024 each.
+    std::uint32_t rx_queue_size = 1024;
+    std::uint32_t tx_queue_size = 1024;
+    // mbufs in the packet pool; must exceed rx + tx queue sizes. Default 8191 (2^n - 1).
+    std::uint32_t mempool_size = 8191;
+    // Our IPv4 / IPv6 address with prefix on the port (ARP/NDP answered for it). Default none.
+    std::optional<InterfaceAddress> ipv4;
+    std::optional<InterfaceAddress> ipv6;
+    // Static next-hop MAC; none = resolve the gateway (or peers on-link) by ARP/NDP.
+    std::optional<MacAddress> gateway_mac;
+    // 802.1Q VLAN id 1..4094 to tag/accept; none = untagged. Default none.
+    std::optional<std::uint16_t> vlan;
+    friend bool operator==(const Dpdk&, const Dpdk&) = default;
+  };
+  struct Dataplane {
+    Backend backend = Backend::kSocket;  // socket | dpdk. Default socket.
+    Dpdk dpdk;
+    friend bool operator==(const Dataplane&, const Dataplane&) = default;
+  };
+  struct PerProtocol {
+    Duration discv4;
+    Duration discv5;
+    friend bool operator==(const PerProtocol&, const PerProtocol&) = default;
+  };
+  struct Timers {
+    // How often one table entry is re-pinged, per protocol. Default 10s each.
+    PerProtocol revalidate_interval = {std::chrono::seconds(10), std::chrono::seconds(10)};
+    // How often a random lookup runs, per protocol. Default 30s each.
+    PerProtocol lookup_interval = {std::chrono::seconds(30), std::chrono::seconds(30)};
+    // How often dead entries, stale sessions and expired bonds are dropped. Default 1m.
+    Duration prune_interval = std::chrono::minutes(1);
+    // How often the dataplane publishes a table/counter snapshot for the API. Default 1s.
+    Duration snapshot_interval = std::chrono::seconds(1);
+    friend bool operator==(const Timers&, const Timers&) = default;
+  };
+  struct Table {
+    // Entries per Kademlia bucket. Default 16.
+    std::uint32_t bucket_size = 16;
+    // Replacement-cache entries per bucket. Default 10.
+    std::uint32_t replacements = 10;
+    // At most this many entries from one /24 (IPv4) or /64 (IPv6) per bucket. Default 2.
+    std::uint32_t bucket_ip_limit = 2;
+    // ... and in the whole table. Default 10.
+    std::uint32_t table_ip_limit = 10;
+    friend bool operator==(const Table&, const Table&) = default;
+  };
+  struct Discv4 {
+    // How long an endpoint proof (PING/PONG bond) lets a peer send FINDNODE. Default 12h.
+    Duration bond_lifetime = std::chrono::hours(12);
+    // Wait for a reply before a request counts as failed. Default 500ms.
+    Duration request_timeout = std::chrono::milliseconds(500);
+    friend bool operator==(const Discv4&, const Discv4&) = default;
+  };
+  struct Discv5 {
+    // Sessions kept (LRU beyond this). Default 1024.
+    std::uint32_t max_sessions = 1024;
+    // A session unused this long is dropped. Default 10m.
+    Duration session_idle_timeout = std::chrono::minutes(10);
+    // WHOAREYOU challenges sent per second, to one IP and in total. Default 5 and 2000.
+    std::uint32_t whoareyou_rate_per_ip = 5;
+    std::uint32_t whoareyou_rate_global = 2000;
+    // Wait for a reply before a request counts as failed. Default 1s.
+    Duration request_timeout = std::chrono::seconds(1);
+    friend bool operator==(const Discv5&, const Discv5&) = default;
+  };
+  struct Api {
+    // TCP endpoint of the HTTP API / metrics. Default 127.0.0.1:30380.
+    Endpoint listen = {IpAddress::v4(127, 0, 0, 1), 30380};
+    friend bool operator==(const Api&, const Api&) = default;
+  };
+  struct Logging {
+    LogLevel level = LogLevel::kInfo;  // error | warn | info | debug. Default info.
+    friend bool operator==(const Logging&, const Logging&) = default;
+  };
+  struct NodeDb {
+    // Where known nodes are saved between runs; empty = not saved. Default empty.
+    std::string path;
+    friend bool operator==(const NodeDb&, const NodeDb&) = default;
+  };
+
+  Mode mode = Mode::kNode;  // node | bootnode | crawl. Default node.
+  Identity identity;
+  Network network;
+  // Protocols to run, each at most once. Default both.
+  std::vector<Protocol> protocols = {Protocol::kDiscv4, Protocol::kDiscv5};
+  // "enode://..." URLs and "enr:..." records, kept as text. Default none.
+  std::vector<std::string> bootnodes;
+  Dataplane dataplane;
+  Timers timers;
+  Table table;
+  Discv4 discv4;
+  Discv5 discv5;
+  Api api;
+  Logging logging;
+  NodeDb node_db;
+
+  bool runs(Protocol p) const;
+  // Rules between fields (dpdk needs EAL args and an address, at least one protocol, ...).
+  // The error names the key; load_config() adds the file and line.
+  [[nodiscard]] Result<void, ConfigError> validate() const;
+
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+// Reads, parses and validates a YAML file. Unknown keys, wrong types and bad values are errors.
+[[nodiscard]] Result<Config, ConfigError> load_config(const std::filesystem::path& path);
+// Same from text; `name` is used as the file name in errors.
+[[nodiscard]] Result<Config, ConfigError> parse_config(std::string_view yaml,
+                                                       std::string_view name = "<config>");
+
+}  // namespace discplane::control

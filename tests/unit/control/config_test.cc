@@ -1,0 +1,433 @@
+// Config loading: conf/discplane.yaml against the struct defaults, every conf/*.yaml, and each
+// error kind pointing at the right file, line, column and key.
+#include "discplane/control/config.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "temp_dir.h"
+
+using namespace discplane;
+using namespace discplane::control;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::filesystem::path kConfDir = std::filesystem::path(DP_SOURCE_DIR) / "conf";
+
+// Writes `yaml` to a file and loads it; the load must fail. Returns the error.
+ConfigError load_error(const test::TempDir& dir, const std::string& yaml) {
+  const auto path = dir.write("bad.yaml", yaml);
+  auto loaded = load_config(path);
+  INFO("yaml:\n" << yaml);
+  REQUIRE_FALSE(loaded.has_value());
+  CHECK(loaded.error().file == path.string());
+  return loaded.error();
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Every dotted leaf key in a YAML mapping tree.
+void collect_keys(const YAML::Node& node, const std::string& prefix,
+                  std::vector<std::string>& out) {
+  for (const auto& kv : node) {
+    const std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+    if (kv.second.IsMap()) {
+      collect_keys(kv.second, key, out);
+    } else {
+      out.push_back(key);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("conf/discplane.yaml equals the defaults except its loopback listen",
+          "[control][config]") {
+  auto loaded = load_config(kConfDir / "discplane.yaml");
+  INFO((loaded ? "" : loaded.error().to_string()));
+  REQUIRE(loaded.has_value());
+
+  Config expected;
+  // The one deliberate difference: the example listens on loopback only.
+  expected.network.listen = *Endpoint::parse("127.0.0.1:30303");
+  CHECK(Config{}.network.listen != expected.network.listen);
+
+  // Section by section first, so a mismatch names its section.
+  CHECK(loaded->mode == expected.mode);
+  CHECK(loaded->identity == expected.identity);
+  CHECK(loaded->network == expected.network);
+  CHECK(loaded->protocols == expected.protocols);
+  CHECK(loaded->bootnodes == expected.bootnodes);
+  CHECK(loaded->dataplane == expected.dataplane);
+  CHECK(loaded->timers == expected.timers);
+  CHECK(loaded->table == expected.table);
+  CHECK(loaded->discv4 == expected.discv4);
+  CHECK(loaded->discv5 == expected.discv5);
+  CHECK(loaded->api == expected.api);
+  CHECK(loaded->logging == expected.logging);
+  CHECK(loaded->node_db == expected.node_db);
+  CHECK(*loaded == expected);
+}
+
+TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
+  const YAML::Node root = YAML::LoadFile((kConfDir / "discplane.yaml").string());
+  std::vector<std::string> keys;
+  collect_keys(root, "", keys);
+  const char* all[] = {"mode",
+                       "identity.key_file",
+                       "network.listen",
+                       "network.external_ip",
+                       "protocols",
+                       "bootnodes",
+                       "dataplane.backend",
+                       "dataplane.dpdk.eal_args",
+                       "dataplane.dpdk.port",
+                       "dataplane.dpdk.rx_queue_size",
+                       "dataplane.dpdk.tx_queue_size",
+                       "dataplane.dpdk.mempool_size",
+                       "dataplane.dpdk.ipv4",
+                       "dataplane.dpdk.ipv6",
+                       "dataplane.dpdk.gateway_mac",
+                       "dataplane.dpdk.vlan",
+                       "timers.revalidate_interval.discv4",
+                       "timers.revalidate_interval.discv5",
+                       "timers.lookup_interval.discv4",
+                       "timers.lookup_interval.discv5",
+                       "timers.prune_interval",
+                       "timers.snapshot_interval",
+                       "table.bucket_size",
+                       "table.replacements",
+                       "table.bucket_ip_limit",
+                       "table.table_ip_limit",
+                       "discv4.bond_lifetime",
+                       "discv4.request_timeout",
+                       "discv5.max_sessions",
+                       "discv5.session_idle_timeout",
+                       "discv5.whoareyou_rate_per_ip",
+                       "discv5.whoareyou_rate_global",
+                       "discv5.request_timeout",
+                       "api.listen",
+                       "logging.level",
+                       "node_db.path"};
+  for (const char* key : all) {
+    INFO(key);
+    CHECK(std::count(keys.begin(), keys.end(), key) == 1);
+  }
+  CHECK(keys.size() == std::size(all));
+}
+
+TEST_CASE("every example config in conf/ loads and validates", "[control][config]") {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(kConfDir)) {
+    if (entry.path().extension() != ".yaml") {
+      continue;
+    }
+    ++count;
+    auto loaded = load_config(entry.path());
+    INFO(entry.path().string() << ": " << (loaded ? "ok" : loaded.error().to_string()));
+    REQUIRE(loaded.has_value());
+    CHECK(loaded->validate().has_value());
+  }
+  CHECK(count >= 5);
+
+  auto tap = load_config(kConfDir / "dpdk-tap.yaml");
+  REQUIRE(tap);
+  CHECK(tap->dataplane.backend == Backend::kDpdk);
+  REQUIRE(tap->dataplane.dpdk.ipv4);
+  CHECK(tap->dataplane.dpdk.ipv4->to_string() == "169.254.10.2/24");
+  const auto& eal = tap->dataplane.dpdk.eal_args;
+  for (const char* arg :
+       {"--no-huge", "--no-pci", "-m", "1024", "--vdev=net_tap0,iface=dptap0", "--file-prefix"}) {
+    INFO(arg);
+    CHECK(std::count(eal.begin(), eal.end(), arg) == 1);
+  }
+
+  auto afp = load_config(kConfDir / "dpdk-af-packet.yaml");
+  REQUIRE(afp);
+  CHECK(std::any_of(afp->dataplane.dpdk.eal_args.begin(), afp->dataplane.dpdk.eal_args.end(),
+                    [](const std::string& a) { return a.starts_with("--vdev=net_af_packet"); }));
+
+  auto pci = load_config(kConfDir / "dpdk-pci.yaml");
+  REQUIRE(pci);
+  const auto& pci_eal = pci->dataplane.dpdk.eal_args;
+  CHECK(std::count(pci_eal.begin(), pci_eal.end(), "0000:01:00.0") == 1);
+  CHECK(std::count(pci_eal.begin(), pci_eal.end(), "--no-huge") == 0);
+
+  auto mainnet = load_config(kConfDir / "mainnet.yaml");
+  REQUIRE(mainnet);
+  CHECK(mainnet->dataplane.backend == Backend::kSocket);
+  CHECK(mainnet->network.listen.to_string() == "0.0.0.0:30303");
+  CHECK(mainnet->bootnodes.size() == 4);
+  for (const auto& b : mainnet->bootnodes) {
+    CHECK(b.starts_with("enode://"));
+    REQUIRE(b.size() > 8 + 128);
+    Bytes pubkey;
+    CHECK(from_hex(b.substr(8, 128), pubkey));  // 64-byte public key in hex
+    CHECK(b[8 + 128] == '@');
+    CHECK(b.ends_with(":30303"));
+  }
+}
+
+TEST_CASE("values written in YAML reach the struct", "[control][config]") {
+  auto c = parse_config(R"(
+mode: crawl
+network:
+  listen: "[fd00::2]:9000"
+  external_ip: 198.51.100.7
+protocols: [discv5]
+bootnodes: ["enr:-abc", "enode://00@1.2.3.4:1"]
+dataplane:
+  backend: dpdk
+  dpdk:
+    eal_args: [--no-huge]
+    port: 2
+    ipv4: 169.254.10.2/24
+    ipv6: fd00::2/64
+    gateway_mac: 02:aB:00:00:00:ff
+    vlan: 42
+timers:
+  lookup_interval: {discv5: 1h30m}
+  snapshot_interval: 250ms
+discv4: {bond_lifetime: 6h}
+logging: {level: debug}
+)");
+  INFO((c ? "" : c.error().to_string()));
+  REQUIRE(c);
+  CHECK(c->mode == Mode::kCrawl);
+  CHECK(c->network.listen.to_string() == "[fd00::2]:9000");
+  REQUIRE(c->network.external_ip);
+  CHECK(c->network.external_ip->to_string() == "198.51.100.7");
+  CHECK(c->protocols == std::vector<Protocol>{Protocol::kDiscv5});
+  CHECK(c->runs(Protocol::kDiscv5));
+  CHECK_FALSE(c->runs(Protocol::kDiscv4));
+  CHECK(c->bootnodes.size() == 2);
+  CHECK(c->dataplane.dpdk.port == 2);
+  CHECK(c->dataplane.dpdk.ipv6->prefix_length == 64);
+  CHECK(*c->dataplane.dpdk.gateway_mac == MacAddress{0x02, 0xab, 0x00, 0x00, 0x00, 0xff});
+  CHECK(c->dataplane.dpdk.vlan == std::optional<std::uint16_t>(42));
+  CHECK(c->timers.lookup_interval.discv5 == 90min);
+  CHECK(c->timers.lookup_interval.discv4 == Config{}.timers.lookup_interval.discv4);
+  CHECK(c->timers.snapshot_interval == 250ms);
+  CHECK(c->discv4.bond_lifetime == 6h);
+  CHECK(c->logging.level == LogLevel::kDebug);
+
+  auto empty = parse_config("");
+  REQUIRE(empty);
+  CHECK(*empty == Config{});
+}
+
+TEST_CASE("durations parse and format", "[control][config]") {
+  CHECK(parse_duration("500ms") == Duration(500));
+  CHECK(parse_duration("10s") == Duration(10'000));
+  CHECK(parse_duration("5m") == Duration(300'000));
+  CHECK(parse_duration("12h") == Duration(43'200'000));
+  CHECK(parse_duration("1h30m") == Duration(5'400'000));
+  CHECK(parse_duration("1m500ms") == Duration(60'500));
+  for (const char* bad : {"", "10", "s", "ms", "0s", "0ms", "-5s", "5 s", "5x", "1.5s", "10S",
+                          "99999999999999999999h", "9223372036854775807h"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_duration(bad).has_value());
+  }
+  for (auto d : {Duration(500), Duration(10'000), Duration(5'400'000), Duration(60'500)}) {
+    CHECK(parse_duration(format_duration(d)) == d);
+  }
+  CHECK(format_duration(Duration(5'400'000)) == "1h30m");
+}
+
+TEST_CASE("error: unknown key names file, line, column and key", "[control][config]") {
+  test::TempDir dir;
+  auto e = load_error(dir, "network:\n  listen: 127.0.0.1:30303\n  lisen: 1.2.3.4:5\n");
+  CHECK(e.line == 3);
+  CHECK(e.column == 3);
+  CHECK(e.key == "network.lisen");
+  CHECK(contains(e.message, "unknown key"));
+  CHECK(e.to_string() == (dir / "bad.yaml").string() + ":3:3: network.lisen: " + e.message);
+
+  auto top = load_error(dir, "mode: node\nbogus: 1\n");
+  CHECK(top.line == 2);
+  CHECK(top.key == "bogus");
+
+  auto deep = load_error(dir, "dataplane:\n  dpdk:\n    port: 0\n    queue: 5\n");
+  CHECK(deep.line == 4);
+  CHECK(deep.key == "dataplane.dpdk.queue");
+
+  auto twice = load_error(dir, "mode: node\nmode: crawl\n");
+  CHECK(twice.line == 2);
+  CHECK(twice.key == "mode");
+}
+
+TEST_CASE("error: wrong type", "[control][config]") {
+  test::TempDir dir;
+  auto list = load_error(dir, "table:\n  bucket_size: [1, 2]\n");
+  CHECK(list.line == 2);
+  CHECK(list.column == 16);
+  CHECK(list.key == "table.bucket_size");
+  CHECK(contains(list.message, "expected an unsigned integer"));
+
+  auto word = load_error(dir, "mode: node\ntable:\n  replacements: ten\n");
+  CHECK(word.line == 3);
+  CHECK(word.key == "table.replacements");
+
+  auto negative = load_error(dir, "dataplane:\n  dpdk:\n    port: -1\n");
+  CHECK(negative.line == 3);
+  CHECK(negative.key == "dataplane.dpdk.port");
+
+  auto scalar_list = load_error(dir, "protocols: discv4\n");
+  CHECK(scalar_list.line == 1);
+  CHECK(scalar_list.key == "protocols");
+  CHECK(contains(scalar_list.message, "expected a list"));
+
+  auto map_as_scalar = load_error(dir, "network: 127.0.0.1:30303\n");
+  CHECK(map_as_scalar.key == "network");
+  CHECK(contains(map_as_scalar.message, "expected a mapping"));
+
+  auto range = load_error(dir, "dataplane:\n  dpdk:\n    rx_queue_size: 1000\n");
+  CHECK(range.key == "dataplane.dpdk.rx_queue_size");
+  CHECK(contains(range.message, "power of two"));
+}
+
+TEST_CASE("error: bad addresses and names", "[control][config]") {
+  test::TempDir dir;
+  auto addr = load_error(dir, "mode: node\nnetwork:\n  listen: 300.1.2.3:30303\n");
+  CHECK(addr.line == 3);
+  CHECK(addr.column == 11);
+  CHECK(addr.key == "network.listen");
+  CHECK(contains(addr.message, "bad address"));
+
+  auto port0 = load_error(dir, "network:\n  listen: 127.0.0.1:0\n");
+  CHECK(port0.line == 2);
+  CHECK(port0.key == "network.listen");
+  CHECK(contains(port0.message, "port 0"));
+
+  auto bare_v6 = load_error(dir, "api:\n  listen: ::1:30380\n");
+  CHECK(bare_v6.key == "api.listen");
+
+  auto external = load_error(dir, "network:\n  external_ip: example.com\n");
+  CHECK(external.key == "network.external_ip");
+
+  auto no_prefix = load_error(dir, "dataplane:\n  dpdk:\n    ipv4: 169.254.10.2\n");
+  CHECK(no_prefix.line == 3);
+  CHECK(no_prefix.key == "dataplane.dpdk.ipv4");
+
+  auto wrong_family = load_error(dir, "dataplane:\n  dpdk:\n    ipv4: fd00::2/64\n");
+  CHECK(wrong_family.key == "dataplane.dpdk.ipv4");
+
+  auto mac = load_error(dir, "dataplane:\n  dpdk:\n    gateway_mac: 02:00:00:00:00\n");
+  CHECK(mac.key == "dataplane.dpdk.gateway_mac");
+
+  auto proto = load_error(dir, "protocols:\n  - discv4\n  - discv6\n");
+  CHECK(proto.line == 3);
+  CHECK(proto.key == "protocols[1]");
+  CHECK(contains(proto.message, "unknown protocol \"discv6\""));
+
+  auto dup = load_error(dir, "protocols: [discv5, discv5]\n");
+  CHECK(dup.key == "protocols[1]");
+
+  auto backend = load_error(dir, "dataplane:\n  backend: xdp\n");
+  CHECK(backend.line == 2);
+  CHECK(backend.key == "dataplane.backend");
+  CHECK(contains(backend.message, "unknown backend"));
+
+  auto level = load_error(dir, "logging:\n  level: trace\n");
+  CHECK(level.key == "logging.level");
+
+  auto boot = load_error(dir, "bootnodes:\n  - enode://ab@1.2.3.4:30303\n  - http://x\n");
+  CHECK(boot.line == 3);
+  CHECK(boot.key == "bootnodes[1]");
+}
+
+TEST_CASE("error: bad duration", "[control][config]") {
+  test::TempDir dir;
+  auto e = load_error(dir, "timers:\n  revalidate_interval:\n    discv5: 10 seconds\n");
+  CHECK(e.line == 3);
+  CHECK(e.column == 13);
+  CHECK(e.key == "timers.revalidate_interval.discv5");
+  CHECK(contains(e.message, "bad duration"));
+
+  auto zero = load_error(dir, "discv4:\n  bond_lifetime: 0s\n");
+  CHECK(zero.key == "discv4.bond_lifetime");
+  auto unitless = load_error(dir, "timers:\n  prune_interval: 60\n");
+  CHECK(unitless.key == "timers.prune_interval");
+}
+
+TEST_CASE("error: dpdk backend without eal_args or address", "[control][config]") {
+  test::TempDir dir;
+  auto e = load_error(
+      dir, "mode: node\ndataplane:\n  backend: dpdk\n  dpdk:\n    ipv4: 169.254.10.2/24\n");
+  CHECK(e.key == "dataplane.dpdk.eal_args");
+  CHECK(e.line == 4);  // eal_args is missing: its nearest written parent, "dpdk:"
+  CHECK(contains(e.message, "EAL"));
+
+  auto no_dpdk = load_error(dir, "dataplane:\n  backend: dpdk\n");
+  CHECK(no_dpdk.key == "dataplane.dpdk.eal_args");
+  CHECK(no_dpdk.line == 1);
+
+  auto no_addr =
+      load_error(dir, "dataplane:\n  backend: dpdk\n  dpdk:\n    eal_args: [--no-huge]\n");
+  CHECK(no_addr.key == "dataplane.dpdk.ipv4");
+
+  auto mismatch = load_error(dir,
+                             "network:\n  listen: 10.0.0.1:30303\ndataplane:\n  backend: dpdk\n"
+                             "  dpdk:\n    eal_args: [--no-huge]\n    ipv4: 169.254.10.2/24\n");
+  CHECK(mismatch.key == "network.listen");
+  CHECK(mismatch.line == 2);
+
+  auto pool = load_error(dir,
+                         "dataplane:\n  backend: dpdk\n  dpdk:\n    eal_args: [--no-huge]\n"
+                         "    ipv4: 169.254.10.2/24\n    mempool_size: 2048\n");
+  CHECK(pool.key == "dataplane.dpdk.mempool_size");
+  CHECK(pool.line == 6);
+
+  // The same dpdk section is fine while the backend is socket.
+  auto ok = parse_config("dataplane:\n  backend: socket\n  dpdk:\n    ipv4: 169.254.10.2/24\n");
+  CHECK(ok.has_value());
+}
+
+TEST_CASE("error: empty protocols and table limits", "[control][config]") {
+  test::TempDir dir;
+  auto e = load_error(dir, "mode: node\nprotocols: []\n");
+  CHECK(e.key == "protocols");
+  CHECK(e.line == 2);
+  CHECK(e.column == 1);
+  CHECK(contains(e.message, "at least one protocol"));
+
+  auto limits = load_error(dir, "table:\n  bucket_size: 4\n  bucket_ip_limit: 5\n");
+  CHECK(limits.key == "table.bucket_ip_limit");
+  CHECK(limits.line == 3);
+
+  Config c;
+  c.protocols.clear();
+  auto v = c.validate();
+  REQUIRE_FALSE(v);
+  CHECK(v.error().key == "protocols");
+  CHECK(v.error().line == 0);
+}
+
+TEST_CASE("error: malformed YAML and missing file", "[control][config]") {
+  test::TempDir dir;
+  auto e = load_error(dir, "mode: node\nnetwork:\n  listen: [127.0.0.1\n  external_ip: auto\n");
+  CHECK(e.key.empty());
+  CHECK(e.line >= 3);
+  CHECK(e.column >= 1);
+  CHECK_FALSE(e.message.empty());
+  CHECK(
+      e.to_string().starts_with((dir / "bad.yaml").string() + ":" + std::to_string(e.line) + ":"));
+
+  auto tab = load_error(dir, "network:\n\tlisten: 127.0.0.1:1\n");
+  CHECK(tab.line == 2);
+  CHECK(tab.key.empty());
+
+  const auto missing = dir / "nope.yaml";
+  auto m = load_config(missing);
+  REQUIRE_FALSE(m);
+  CHECK(m.error().file == missing.string());
+  CHECK(m.error().line == 0);
+  CHECK(m.error().to_string() == missing.string() + ": cannot open file");
+}

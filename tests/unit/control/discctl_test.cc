@@ -1,0 +1,227 @@
+// Runs the built discctl binary: key generate/show, enr decode/encode, enode, and error exits.
+// Checked against the EIP-778 example record and its published private key.
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "discplane/common/bytes.h"
+#include "discplane/wire/enr.h"
+
+#include "temp_dir.h"
+
+using namespace discplane;
+using namespace discplane::control;
+
+namespace {
+
+// EIP-778 "Test Vectors": the example record, its key and node id.
+constexpr const char* kEipRecord =
+    "enr:-"
+    "IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRzjzCBOonrkTfj499SZuOh8R33Ls8RRcy5w"
+    "BgmlkgnY0gmlwhH8AAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_oxVtw0RW_QAdpzBQA8yWM0xOIN1ZHCCdl8";
+constexpr const char* kEipKey = "b71c71a67e1177ad4e901695e1b4b9ee17ae16c6668d313eac2f96dbcda3f291";
+constexpr const char* kEipNodeId =
+    "a448f24c6d18e575453db13171562b71999873db5b286df957af199ec94617f7";
+constexpr const char* kEipPublicKey =
+    "ca634cae0d49acb401d8a4c6b6fe8c55b70d115bf400769cc1400f3258cd3138"
+    "7574077f301b421bc84df7266c44e9e6d569fc56be00812904767bf5ccd1fc7f";
+
+struct Run {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs discctl with `args` (already shell-safe), capturing stdout and stderr.
+Run discctl(const test::TempDir& dir, const std::string& args) {
+  const std::filesystem::path bin = std::filesystem::path(DP_BINARY_DIR) / "discctl";
+  REQUIRE(std::filesystem::exists(bin));  // built with the project (unit_control depends on it)
+  const auto out = dir / "stdout.txt";
+  const auto err = dir / "stderr.txt";
+  const std::string cmd =
+      bin.string() + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  REQUIRE(WIFEXITED(status));
+  return {WEXITSTATUS(status), test::read_file(out), test::read_file(err)};
+}
+
+// "name: value" line of `key show`.
+std::string field(const std::string& text, const std::string& name) {
+  const auto at = text.find(name + ": ");
+  if (at == std::string::npos) {
+    return {};
+  }
+  const auto start = at + name.size() + 2;
+  return text.substr(start, text.find('\n', start) - start);
+}
+
+bool is_hex(const std::string& s, std::size_t len) {
+  Bytes b;
+  return s.size() == len && from_hex(s, b);
+}
+
+}  // namespace
+
+TEST_CASE("discctl key generate: stdout, or a new 0600 file, never overwritten",
+          "[control][discctl]") {
+  test::TempDir dir;
+  auto a = discctl(dir, "key generate");
+  CHECK(a.code == 0);
+  REQUIRE(a.out.size() == 65);
+  CHECK(is_hex(a.out.substr(0, 64), 64));
+  CHECK(a.out.back() == '\n');
+  auto b = discctl(dir, "key generate");
+  CHECK(b.out != a.out);
+
+  const auto file = dir / "keys/node.key";
+  auto w = discctl(dir, "key generate --out " + file.string());
+  CHECK(w.code == 0);
+  REQUIRE(std::filesystem::exists(file));
+  struct stat st {};
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  const std::string written = test::read_file(file);
+  CHECK(is_hex(written.substr(0, 64), 64));
+  CHECK(written.size() == 65);
+
+  auto again = discctl(dir, "key generate --out " + file.string());
+  CHECK(again.code == 1);
+  CHECK(again.err.find("already exists") != std::string::npos);
+  CHECK(test::read_file(file) == written);
+}
+
+TEST_CASE("discctl key show: node id, public key and a seq-1 record without ip",
+          "[control][discctl]") {
+  test::TempDir dir;
+  const auto file = dir.write("nodekey", std::string(kEipKey) + "\n");
+  ::chmod(file.c_str(), 0600);
+  auto r = discctl(dir, "key show " + file.string());
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.err.empty());
+  CHECK(field(r.out, "node_id") == kEipNodeId);
+  CHECK(field(r.out, "public_key") == kEipPublicKey);
+  CHECK(field(r.out, "enode") == std::string("enode://") + kEipPublicKey);
+  const std::string record = field(r.out, "enr");
+  REQUIRE(record.starts_with("enr:"));
+
+  auto decoded = discctl(dir, "enr decode " + record);
+  REQUIRE(decoded.code == 0);
+  const auto j = nlohmann::json::parse(decoded.out);
+  CHECK(j["seq"] == 1);
+  CHECK(j["node_id"] == kEipNodeId);
+  CHECK_FALSE(j.contains("ip"));
+  CHECK_FALSE(j.contains("udp"));
+
+  // Readable by others: still shown, with a warning on stderr.
+  ::chmod(file.c_str(), 0644);
+  auto warned = discctl(dir, "key show " + file.string());
+  CHECK(warned.code == 0);
+  CHECK(warned.err.find("warning") != std::string::npos);
+}
+
+TEST_CASE("discctl enr decode / encode / enode on the EIP-778 example", "[control][discctl]") {
+  test::TempDir dir;
+  auto d = discctl(dir, std::string("enr decode ") + kEipRecord);
+  INFO(d.err);
+  REQUIRE(d.code == 0);
+  const auto j = nlohmann::json::parse(d.out);
+  CHECK(j["seq"] == 1);
+  CHECK(j["node_id"] == kEipNodeId);
+  CHECK(j["public_key"] == kEipPublicKey);
+  CHECK(j["ip"] == "127.0.0.1");
+  CHECK(j["udp"] == 30303);
+  CHECK_FALSE(j.contains("tcp"));
+  CHECK_FALSE(j.contains("ip6"));
+  CHECK_FALSE(j.contains("other"));
+  CHECK(j["enode"] == std::string("enode://") + kEipPublicKey + "@127.0.0.1:0?discport=30303");
+
+  // Signing is deterministic (RFC 6979), so re-encoding gives the published record byte for byte.
+  const auto key = dir.write("eip.key", std::string(kEipKey) + "\n");
+  ::chmod(key.c_str(), 0600);
+  auto e = discctl(dir, "enr encode --key " + key.string() + " --ip 127.0.0.1 --udp 30303");
+  INFO(e.err);
+  CHECK(e.code == 0);
+  CHECK(e.out == std::string(kEipRecord) + "\n");
+
+  auto with_tcp = discctl(
+      dir, "enr encode --key " + key.string() + " --ip 10.0.0.1 --udp 30301 --tcp 30303 --seq 7");
+  REQUIRE(with_tcp.code == 0);
+  std::string text = with_tcp.out;
+  text.pop_back();
+  auto e2 = discctl(dir, "enode " + text);
+  CHECK(e2.code == 0);
+  CHECK(e2.out == std::string("enode://") + kEipPublicKey + "@10.0.0.1:30303?discport=30301\n");
+  auto d2 = discctl(dir, "enr decode " + text);
+  REQUIRE(d2.code == 0);
+  const auto j2 = nlohmann::json::parse(d2.out);
+  CHECK(j2["seq"] == 7);
+  CHECK(j2["tcp"] == 30303);
+
+  auto v6 = discctl(dir, "enr encode --key " + key.string() + " --ip fd00::1 --udp 9000");
+  REQUIRE(v6.code == 0);
+  std::string v6text = v6.out;
+  v6text.pop_back();
+  const auto j3 = nlohmann::json::parse(discctl(dir, "enr decode " + v6text).out);
+  CHECK(j3["ip6"] == "fd00::1");
+  CHECK(j3["udp6"] == 9000);
+}
+
+TEST_CASE("discctl enr decode shows eth and unknown keys", "[control][discctl]") {
+  test::TempDir dir;
+  enr::Builder b;
+  b.set_seq(3).set_eth(enr::ForkId{{0xfc, 0x64, 0xec, 0x04}, 1150000});
+  const Bytes bar = hex_or_die("83626172");  // RLP of "bar"
+  REQUIRE(b.set("foo", bar));
+  auto record = b.sign(to_array<32>(hex_or_die(kEipKey)));
+  REQUIRE(record);
+  auto d = discctl(dir, "enr decode " + enr::to_text(*record));
+  INFO(d.err);
+  REQUIRE(d.code == 0);
+  const auto j = nlohmann::json::parse(d.out);
+  CHECK(j["seq"] == 3);
+  CHECK(j["eth"]["fork_hash"] == "fc64ec04");
+  CHECK(j["eth"]["fork_next"] == 1150000);
+  CHECK(j["other"]["foo"] == "83626172");
+  CHECK(j["other"].size() == 1);
+  CHECK(j["enode"] == std::string("enode://") + kEipPublicKey);  // no address: bare form
+}
+
+TEST_CASE("discctl error exits", "[control][discctl]") {
+  test::TempDir dir;
+  // A record with one character changed: the signature no longer verifies.
+  std::string bad = kEipRecord;
+  bad[20] = bad[20] == 'A' ? 'B' : 'A';
+  for (const std::string& record : {bad, std::string("enr:!!!"), std::string("nope")}) {
+    auto r = discctl(dir, "enr decode '" + record + "'");
+    CHECK(r.code == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err.starts_with("discctl: invalid record: "));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(discctl(dir, "enode '" + record + "'").code == 1);
+  }
+
+  auto missing = discctl(dir, "key show " + (dir / "nope").string());
+  CHECK(missing.code == 1);
+  CHECK(missing.err.find((dir / "nope").string()) != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "nope"));
+
+  const auto malformed = dir.write("bad.key", "xyz\n");
+  auto m = discctl(dir, "key show " + malformed.string());
+  CHECK(m.code == 1);
+  CHECK(m.err.find("malformed") != std::string::npos);
+  CHECK(test::read_file(malformed) == "xyz\n");
+
+  CHECK(discctl(dir, "enr encode --key " + malformed.string() + " --ip 1.2.3.4 --udp 1").code == 1);
+  CHECK(discctl(dir, "").code == 2);
+  CHECK(discctl(dir, "key show").code == 2);
+  CHECK(discctl(dir, "frobnicate").code == 2);
+  CHECK(discctl(dir, "enr encode --ip 1.2.3.4 --udp 1").code == 2);
+  CHECK(discctl(dir, "--help").code == 0);
+}
