@@ -9,6 +9,10 @@
 
 namespace discplane::crypto {
 
+// Fills out straight from the OS CSPRNG (getrandom(2)); aborts if the kernel cannot
+// deliver (not per-packet: use BulkRandom there). For keys and seeds.
+void os_random(MutableByteView out) noexcept;
+
 class RandomSource {
  public:
   virtual ~RandomSource() = default;

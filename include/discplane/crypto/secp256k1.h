@@ -11,11 +11,11 @@
 namespace discplane::crypto {
 
 using PrivateKey = ByteArray<32>;
-using PublicKey = ByteArray<64>;            // uncompressed, x || y (no 0x04 prefix)
-using CompressedPublicKey = ByteArray<33>;  // 0x02/0x03 || x
-using Signature = ByteArray<64>;            // r || s, low-s
-using RecoverableSignature = ByteArray<65>; // r || s || v, v in {0, 1}
-using SharedSecret = ByteArray<33>;         // discv5: the compressed ECDH point
+using PublicKey = ByteArray<64>;             // uncompressed, x || y (no 0x04 prefix)
+using CompressedPublicKey = ByteArray<33>;   // 0x02/0x03 || x
+using Signature = ByteArray<64>;             // r || s, low-s
+using RecoverableSignature = ByteArray<65>;  // r || s || v, v in {0, 1}
+using SharedSecret = ByteArray<33>;          // discv5: the compressed ECDH point
 
 enum class CryptoError {
   kInvalidPrivateKey,
