@@ -12,18 +12,19 @@
 namespace discplane::rlp {
 
 enum class RlpError : std::uint8_t {
-  kEmptyInput,            // nothing to decode
-  kTruncated,             // declared length runs past the buffer
-  kNonCanonicalSize,      // long form used for a length < 56, or single byte < 0x80 wrapped
-  kLeadingZeroInSize,     // length-of-length with a leading zero byte
-  kTrailingBytes,         // bytes after the item where none are allowed
+  kEmptyInput,         // nothing to decode
+  kTruncated,          // declared length runs past the buffer
+  kNonCanonicalSize,   // long form used for a length < 56, or single byte < 0x80 wrapped
+  kLeadingZeroInSize,  // length-of-length with a leading zero byte
+  kTrailingBytes,      // bytes after the item where none are allowed
   kExpectedList,
   kExpectedString,
   kLeadingZeroInInteger,  // integer with leading zero byte(s) (includes 0x00)
   kIntegerOverflow,       // integer wider than the target type
   kTooManyElements,       // list has more elements than the codec accepts
   kTooFewElements,
-  kBadLength,             // string of the wrong fixed length (e.g. a 33-byte key)
+  kBadLength,  // string of the wrong fixed length (e.g. a 33-byte key)
+  kTooDeep,    // lists nested deeper than kMaxDepth (decode_exact_deep)
 };
 std::string_view to_string(RlpError e);
 
@@ -35,8 +36,15 @@ struct Item {
 
 // Decodes the first item of `in`; the remainder is in.subspan(item.encoded.size()).
 [[nodiscard]] Result<Item, RlpError> decode_prefix(ByteView in) noexcept;
-// Decodes exactly one item spanning all of `in` (kTrailingBytes otherwise).
+// Decodes exactly one item spanning all of `in` (kTrailingBytes otherwise). Nested items
+// are checked only as they are read (ListReader); decode_exact_deep checks them all.
 [[nodiscard]] Result<Item, RlpError> decode_exact(ByteView in) noexcept;
+
+// Like decode_exact, and also checks every nested item: canonical, and inside its
+// parent list ("element larger than containing list"). Iterative, with a fixed
+// stack of kMaxDepth list ends; deeper nesting is rejected with kTooDeep.
+inline constexpr std::size_t kMaxDepth = 32;
+[[nodiscard]] Result<Item, RlpError> decode_exact_deep(ByteView in) noexcept;
 
 // Strict unsigned integer from a string item: minimal big-endian, 0 = empty string.
 [[nodiscard]] Result<std::uint64_t, RlpError> to_uint64(const Item& item) noexcept;
@@ -52,7 +60,7 @@ class ListReader {
   ByteView rest() const noexcept { return rest_; }
 
   [[nodiscard]] Result<Item, RlpError> next() noexcept;
-  [[nodiscard]] Result<ByteView, RlpError> next_string() noexcept;       // string payload
+  [[nodiscard]] Result<ByteView, RlpError> next_string() noexcept;  // string payload
   [[nodiscard]] Result<ByteView, RlpError> next_string(std::size_t exact_len) noexcept;
   [[nodiscard]] Result<std::uint64_t, RlpError> next_uint() noexcept;
   [[nodiscard]] Result<ListReader, RlpError> next_list() noexcept;
@@ -69,6 +77,10 @@ class ListReader {
 std::size_t encoded_string_size(ByteView s) noexcept;
 std::size_t encoded_uint_size(std::uint64_t v) noexcept;
 std::size_t list_header_size(std::size_t payload_size) noexcept;
+// Writes the header of a list with `payload_size` bytes of payload into `out`, which must
+// hold list_header_size(payload_size) bytes (9 always suffice); returns its size. For
+// hashing a list whose payload sits elsewhere without copying it.
+std::size_t write_list_header(MutableByteView out, std::size_t payload_size) noexcept;
 
 // Writes RLP into a fixed buffer. Lists are opened with begin_list() and closed with
 // end_list(); the payload is moved down if its header turns out shorter than the
