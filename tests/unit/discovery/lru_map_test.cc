@@ -1,0 +1,88 @@
+#include "discplane/discovery/lru_map.h"
+
+#include <map>
+#include <random>
+
+#include <catch2/catch.hpp>
+
+using discplane::disc::FixedLruMap;
+
+TEST_CASE("FixedLruMap evicts the least recently used entry", "[lru]") {
+  FixedLruMap<int, int> m(3);
+  REQUIRE(m.insert(1, 10).inserted);
+  REQUIRE(m.insert(2, 20).inserted);
+  REQUIRE(m.insert(3, 30).inserted);
+  REQUIRE(m.find(1) != nullptr);  // 1 becomes most recent; 2 is now the oldest
+  auto r = m.insert(4, 40);
+  REQUIRE(r.evicted);
+  REQUIRE(r.evicted_key == 2);
+  REQUIRE(m.peek(2) == nullptr);
+  REQUIRE(*m.peek(1) == 10);
+  REQUIRE(m.size() == 3);
+  auto again = m.insert(4, 41);  // replace, no eviction
+  REQUIRE_FALSE(again.inserted);
+  REQUIRE_FALSE(again.evicted);
+  REQUIRE(*m.peek(4) == 41);
+}
+
+TEST_CASE("FixedLruMap erase and erase_if keep the structure consistent", "[lru]") {
+  FixedLruMap<int, int> m(8);
+  for (int i = 0; i < 8; ++i) {
+    (void)m.insert(i, i * i);
+  }
+  REQUIRE(m.erase(3));
+  REQUIRE_FALSE(m.erase(3));
+  m.erase_if([](int k, int&) { return k % 2 == 0; });
+  REQUIRE(m.size() == 3);  // 1, 5, 7
+  int sum = 0;
+  m.for_each([&](int k, int) { sum += k; });
+  REQUIRE(sum == 13);
+  auto oldest = m.oldest();
+  REQUIRE(oldest);
+  REQUIRE(*oldest->first == 1);
+}
+
+TEST_CASE("FixedLruMap agrees with a reference model under random operations", "[lru]") {
+  constexpr std::uint32_t kCap = 64;
+  FixedLruMap<std::uint32_t, std::uint32_t> m(kCap);
+  std::map<std::uint32_t, std::uint32_t> ref;
+  std::vector<std::uint32_t> order;  // recency, most recent last
+  std::mt19937 rng(7);
+  auto touch = [&](std::uint32_t k) {
+    std::erase(order, k);
+    order.push_back(k);
+  };
+  for (int step = 0; step < 20000; ++step) {
+    const std::uint32_t k = rng() % 200;
+    switch (rng() % 3) {
+      case 0: {
+        auto r = m.insert(k, step);
+        if (!ref.count(k) && ref.size() == kCap) {
+          REQUIRE(r.evicted);
+          REQUIRE(r.evicted_key == order.front());
+          ref.erase(order.front());
+          order.erase(order.begin());
+        } else {
+          REQUIRE_FALSE(r.evicted);
+        }
+        ref[k] = step;
+        touch(k);
+        break;
+      }
+      case 1: {
+        auto* v = m.find(k);
+        REQUIRE((v != nullptr) == (ref.count(k) == 1));
+        if (v) {
+          REQUIRE(*v == ref[k]);
+          touch(k);
+        }
+        break;
+      }
+      default: {
+        REQUIRE(m.erase(k) == (ref.erase(k) == 1));
+        std::erase(order, k);
+      }
+    }
+    REQUIRE(m.size() == ref.size());
+  }
+}

@@ -1,0 +1,559 @@
+// PeerTable: bucket placement, replacements, failures and min_live, IP limits, closest()
+// against brute force, distance queries, revalidation rotation, record/endpoint updates.
+#include "discplane/discovery/peer_table.h"
+
+#include <algorithm>
+#include <map>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "discplane/crypto/random.h"
+#include "discplane/discovery/node_id.h"
+
+using namespace discplane;
+using namespace discplane::disc;
+
+namespace {
+
+constexpr std::int64_t kSec = 1'000'000'000;
+
+NodeId random_id(crypto::RandomSource& rng) {
+  NodeId id;
+  rng.fill(id);
+  return id;
+}
+
+// A node with a v4 endpoint in its own /24 (n picks the subnet) unless ip is given.
+PeerInfo node(const NodeId& id, std::uint32_t n, std::uint8_t flags = kFlagV4) {
+  PeerInfo p;
+  p.id = id;
+  p.public_key[0] = static_cast<std::uint8_t>(n);
+  p.endpoint4 = Endpoint{
+      IpAddress::v4(20, static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n), 1), 30303};
+  p.protocols = flags;
+  return p;
+}
+
+PeerInfo node_at(const NodeId& id, const IpAddress& ip, std::uint8_t flags = kFlagV4) {
+  PeerInfo p;
+  p.id = id;
+  if (ip.is_v4()) {
+    p.endpoint4 = Endpoint{ip, 30303};
+  } else {
+    p.endpoint6 = Endpoint{ip, 30303};
+  }
+  p.protocols = flags;
+  return p;
+}
+
+struct Fixture {
+  crypto::DeterministicRandom rng{42};
+  NodeId self = random_id(rng);
+  std::uint32_t next_subnet = 1;
+
+  NodeId id_at(int d) { return random_id_at_distance(self, d, rng); }
+  PeerInfo fresh_at(int d, std::uint8_t flags = kFlagV4) {
+    return node(id_at(d), next_subnet++, flags);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("bucket placement, self, invalid and update", "[discovery][peer_table]") {
+  Fixture f;
+  PeerTable t(f.self);
+  CHECK(t.add_seen(node(f.self, 1), 0) == AddOutcome::kSelf);
+  PeerInfo no_endpoint;
+  no_endpoint.id = f.id_at(200);
+  CHECK(t.add_seen(no_endpoint, 0) == AddOutcome::kInvalid);
+
+  for (int d : {1, 100, 255, 256}) {
+    const PeerInfo p = f.fresh_at(d);
+    REQUIRE(t.add_seen(p, 10) == AddOutcome::kInserted);
+    CHECK(t.bucket_size(d) == 1);
+    const PeerEntry* e = t.find(p.id);
+    REQUIRE(e != nullptr);
+    CHECK(e->endpoint4 == p.endpoint4);
+    CHECK(e->public_key == p.public_key);
+    CHECK(e->added_ns == 10);
+    CHECK(e->last_seen_ns == 10);
+  }
+  CHECK(t.size() == 4);
+  CHECK(t.buckets_in_use() == 4);
+  CHECK(t.find(f.id_at(50)) == nullptr);
+
+  // Seen again from a new endpoint and as discv5: refreshed, flags merged.
+  const PeerInfo p = f.fresh_at(256);
+  REQUIRE(t.add_seen(p, 10) == AddOutcome::kInserted);
+  PeerInfo again = node(p.id, 999, kFlagV5);
+  CHECK(t.add_seen(again, 20) == AddOutcome::kUpdated);
+  const PeerEntry* e = t.find(p.id);
+  REQUIRE(e != nullptr);
+  CHECK(e->last_seen_ns == 20);
+  CHECK(e->endpoint4 == again.endpoint4);
+  CHECK(e->has(Protocol::kV4));
+  CHECK(e->has(Protocol::kV5));
+  CHECK(t.size(Protocol::kV4) == 5);
+  CHECK(t.size(Protocol::kV5) == 1);
+  // add_found of a known node changes nothing.
+  CHECK(t.add_found(node(p.id, 1234), 30) == AddOutcome::kAlreadyKnown);
+  CHECK(t.find(p.id)->endpoint4 == again.endpoint4);
+}
+
+TEST_CASE("full bucket goes to replacements; found nodes never evict seen ones",
+          "[discovery][peer_table]") {
+  Fixture f;
+  PeerTable t(f.self);
+  for (int i = 0; i < 16; ++i) {
+    REQUIRE(t.add_seen(f.fresh_at(256), i) == AddOutcome::kInserted);
+  }
+  CHECK(t.bucket_size(256) == 16);
+  std::vector<NodeId> repl;
+  for (int i = 0; i < 10; ++i) {
+    const PeerInfo p = f.fresh_at(256);
+    repl.push_back(p.id);
+    REQUIRE(t.add_seen(p, 100 + i) == AddOutcome::kAddedToReplacements);
+    CHECK(t.find(p.id) == nullptr);
+    CHECK(t.find_any(p.id) != nullptr);
+  }
+  CHECK(t.replacement_size(256) == 10);
+  CHECK(t.size() == 16);
+
+  // An unverified node cannot push out a verified replacement.
+  CHECK(t.add_found(f.fresh_at(256), 200) == AddOutcome::kBucketFull);
+  CHECK(t.counters().bucket_full_refusals == 1);
+  // A seen node evicts the least recent replacement (repl[0], time 100).
+  const PeerInfo newest = f.fresh_at(256);
+  CHECK(t.add_seen(newest, 300) == AddOutcome::kAddedToReplacements);
+  CHECK(t.find_any(repl[0]) == nullptr);
+  CHECK(t.find_any(newest.id) != nullptr);
+  CHECK(t.replacement_size(256) == 10);
+
+  // Other buckets are independent.
+  CHECK(t.add_found(f.fresh_at(255), 0) == AddOutcome::kInserted);
+  CHECK(t.find(t.self()) == nullptr);
+}
+
+TEST_CASE("found nodes fill buckets and evict only unverified replacements",
+          "[discovery][peer_table]") {
+  Fixture f;
+  PeerTableConfig cfg;
+  cfg.bucket_size = 2;
+  cfg.replacements = 2;
+  PeerTable t(f.self, cfg);
+  CHECK(t.add_found(f.fresh_at(256), 1) == AddOutcome::kInserted);
+  CHECK(t.add_found(f.fresh_at(256), 2) == AddOutcome::kInserted);
+  const PeerInfo r1 = f.fresh_at(256);
+  const PeerInfo r2 = f.fresh_at(256);
+  CHECK(t.add_found(r1, 3) == AddOutcome::kAddedToReplacements);
+  CHECK(t.add_seen(r2, 4) == AddOutcome::kAddedToReplacements);
+  // Full: a found node may evict r1 (unverified) but not r2.
+  const PeerInfo r3 = f.fresh_at(256);
+  CHECK(t.add_found(r3, 5) == AddOutcome::kAddedToReplacements);
+  CHECK(t.find_any(r1.id) == nullptr);
+  CHECK(t.find_any(r2.id) != nullptr);
+  CHECK(t.find_any(r3.id) != nullptr);
+  CHECK(!t.find_any(r3.id)->verified());
+}
+
+TEST_CASE("failures demote, then remove and promote the most recent replacement",
+          "[discovery][peer_table]") {
+  Fixture f;
+  PeerTable t(f.self);  // max_failures 3
+  std::vector<NodeId> live;
+  for (int i = 0; i < 16; ++i) {
+    const PeerInfo p = f.fresh_at(256);
+    live.push_back(p.id);
+    REQUIRE(t.add_seen(p, i) == AddOutcome::kInserted);
+  }
+  const PeerInfo older = f.fresh_at(256);
+  const PeerInfo newer = f.fresh_at(256);
+  REQUIRE(t.add_seen(older, 100) == AddOutcome::kAddedToReplacements);
+  REQUIRE(t.add_seen(newer, 200) == AddOutcome::kAddedToReplacements);
+
+  CHECK(t.mark_failed(live[3], 1000) == FailOutcome::kDemoted);
+  CHECK(t.find(live[3])->checks_failed == 1);
+  CHECK(t.mark_failed(live[3], 2000) == FailOutcome::kDemoted);
+  // A passed check resets the consecutive count.
+  CHECK(t.mark_alive(live[3], Protocol::kV4, 2500) == UpdateOutcome::kUpdated);
+  CHECK(t.find(live[3])->checks_failed == 0);
+  CHECK(t.find(live[3])->bond_ns == 2500);
+  for (int i = 0; i < 2; ++i) {
+    CHECK(t.mark_failed(live[3], 3000 + i) == FailOutcome::kDemoted);
+  }
+  CHECK(t.mark_failed(live[3], 4000) == FailOutcome::kReplaced);
+  CHECK(t.find_any(live[3]) == nullptr);
+  CHECK(t.find(newer.id) != nullptr);  // most recent replacement promoted
+  CHECK(t.find(older.id) == nullptr);
+  CHECK(t.size() == 16);
+  CHECK(t.replacement_size(256) == 1);
+  CHECK(t.counters().promoted == 1);
+
+  // A failing replacement is simply dropped.
+  CHECK(t.mark_failed(older.id, 5000) == FailOutcome::kRemoved);
+  CHECK(t.find_any(older.id) == nullptr);
+  CHECK(t.mark_failed(older.id, 5000) == FailOutcome::kNotFound);
+
+  // Explicit removal promotes too, and leaves an empty slot when nothing is waiting.
+  CHECK(t.remove(live[0]) == RemoveOutcome::kRemoved);
+  CHECK(t.size() == 15);
+  CHECK(t.remove(live[0]) == RemoveOutcome::kNotFound);
+}
+
+TEST_CASE("min_live keeps the last entries when every check fails", "[discovery][peer_table]") {
+  Fixture f;
+  PeerTableConfig cfg;
+  cfg.min_live = 3;
+  cfg.max_failures = 1;
+  PeerTable t(f.self, cfg);
+  std::vector<NodeId> ids;
+  for (int d : {256, 255, 254, 253}) {
+    const PeerInfo p = f.fresh_at(d);
+    ids.push_back(p.id);
+    REQUIRE(t.add_seen(p, 0) == AddOutcome::kInserted);
+  }
+  // Bootnodes unreachable: all checks fail.
+  CHECK(t.mark_failed(ids[0], 10) == FailOutcome::kRemoved);
+  CHECK(t.size() == 3);
+  for (std::size_t i = 1; i < ids.size(); ++i) {
+    CHECK(t.mark_failed(ids[i], 20) == FailOutcome::kProtected);
+  }
+  CHECK(t.size() == 3);
+  CHECK(t.counters().protected_by_min_live == 3);
+  // With a replacement waiting, the slot is handed over (size unchanged) despite min_live.
+  PeerTableConfig small = cfg;
+  small.bucket_size = 1;
+  PeerTable u(f.self, small);
+  const PeerInfo a = f.fresh_at(256);
+  const PeerInfo b = f.fresh_at(256);
+  REQUIRE(u.add_seen(a, 0) == AddOutcome::kInserted);
+  REQUIRE(u.add_seen(b, 1) == AddOutcome::kAddedToReplacements);
+  CHECK(u.mark_failed(a.id, 5) == FailOutcome::kReplaced);
+  CHECK(u.find(b.id) != nullptr);
+  CHECK(u.size() == 1);
+  // Pruning honours min_live as well.
+  CHECK(t.prune_stale(100 * kSec, kSec) == 0);
+  CHECK(t.size() == 3);
+}
+
+TEST_CASE("IP limits per bucket and per table, IPv4 /24 and IPv6 /64", "[discovery][peer_table]") {
+  Fixture f;
+  PeerTable t(f.self);
+  const auto ip = [](std::uint8_t c, std::uint8_t d) { return IpAddress::v4(93, 184, c, d); };
+  // Per bucket: 2 per /24 (replacements count as well).
+  CHECK(t.add_seen(node_at(f.id_at(256), ip(1, 1)), 0) == AddOutcome::kInserted);
+  CHECK(t.add_seen(node_at(f.id_at(256), ip(1, 2)), 0) == AddOutcome::kInserted);
+  CHECK(t.add_seen(node_at(f.id_at(256), ip(1, 3)), 0) == AddOutcome::kIpLimit);
+  CHECK(t.add_found(node_at(f.id_at(256), ip(1, 4)), 0) == AddOutcome::kIpLimit);
+  CHECK(t.add_seen(node_at(f.id_at(256), ip(2, 3)), 0) == AddOutcome::kInserted);  // other /24
+  // Per table: 10 per /24 across buckets.
+  for (int d = 255; d > 251; --d) {
+    CHECK(t.add_seen(node_at(f.id_at(d), ip(1, 10)), 0) == AddOutcome::kInserted);
+    CHECK(t.add_seen(node_at(f.id_at(d), ip(1, 11)), 0) == AddOutcome::kInserted);
+  }
+  CHECK(t.add_seen(node_at(f.id_at(200), ip(1, 12)), 0) == AddOutcome::kIpLimit);
+  CHECK(t.counters().ip_limit_refusals == 3);
+  // Removing one frees a place.
+  NodeId victim{};
+  bool got = false;
+  t.for_each([&](const PeerEntry& e) {
+    if (!got && e.endpoint4.ip == ip(1, 10)) {
+      victim = e.id;
+      got = true;
+    }
+  });
+  REQUIRE(got);
+  CHECK(t.remove(victim) != RemoveOutcome::kNotFound);
+  CHECK(t.add_seen(node_at(f.id_at(200), ip(1, 12)), 0) == AddOutcome::kInserted);
+
+  // Moving an entry into a full subnet is refused and the old endpoint kept.
+  const PeerInfo mover = node_at(f.id_at(256), ip(7, 7));
+  REQUIRE(t.add_seen(mover, 0) == AddOutcome::kInserted);
+  CHECK(t.update_endpoint(mover.id, Endpoint{ip(1, 99), 1}) == UpdateOutcome::kIpLimit);
+  CHECK(t.find(mover.id)->endpoint4.ip == ip(7, 7));
+  CHECK(t.update_endpoint(mover.id, Endpoint{ip(7, 8), 1}) == UpdateOutcome::kUpdated);
+  CHECK(t.update_endpoint(mover.id, Endpoint{ip(7, 8), 1}) == UpdateOutcome::kUnchanged);
+
+  // IPv6: per /64.
+  auto v6 = [](std::uint8_t subnet, std::uint8_t host) {
+    ByteArray<16> b{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, subnet};
+    b[15] = host;
+    return IpAddress::v6(b);
+  };
+  CHECK(t.add_seen(node_at(f.id_at(240), v6(1, 1)), 0) == AddOutcome::kInserted);
+  CHECK(t.add_seen(node_at(f.id_at(240), v6(1, 2)), 0) == AddOutcome::kInserted);
+  CHECK(t.add_seen(node_at(f.id_at(240), v6(1, 3)), 0) == AddOutcome::kIpLimit);
+  CHECK(t.add_seen(node_at(f.id_at(240), v6(2, 3)), 0) == AddOutcome::kInserted);
+}
+
+TEST_CASE("IP limit exemptions: loopback/link-local by default, private on request",
+          "[discovery][peer_table]") {
+  Fixture f;
+  {
+    PeerTable t(f.self);
+    for (int i = 0; i < 16; ++i) {
+      CHECK(t.add_seen(node_at(f.id_at(256), IpAddress::v4(127, 0, 0, 1)), 0) ==
+            AddOutcome::kInserted);
+    }
+    for (int i = 0; i < 3; ++i) {
+      CHECK(t.add_seen(node_at(f.id_at(255), IpAddress::v4(169, 254, 3, 3)), 0) ==
+            AddOutcome::kInserted);
+    }
+    CHECK(t.add_seen(node_at(f.id_at(254), IpAddress::v4(10, 0, 0, 1)), 0) ==
+          AddOutcome::kInserted);
+    CHECK(t.add_seen(node_at(f.id_at(254), IpAddress::v4(10, 0, 0, 2)), 0) ==
+          AddOutcome::kInserted);
+    CHECK(t.add_seen(node_at(f.id_at(254), IpAddress::v4(10, 0, 0, 3)), 0) == AddOutcome::kIpLimit);
+  }
+  {
+    PeerTableConfig cfg;
+    cfg.ip_limit_exempt_local = false;
+    cfg.ip_limit_exempt_private = true;
+    PeerTable t(f.self, cfg);
+    CHECK(t.add_seen(node_at(f.id_at(256), IpAddress::v4(127, 0, 0, 1)), 0) ==
+          AddOutcome::kInserted);
+    CHECK(t.add_seen(node_at(f.id_at(256), IpAddress::v4(127, 0, 0, 1)), 0) ==
+          AddOutcome::kInserted);
+    CHECK(t.add_seen(node_at(f.id_at(256), IpAddress::v4(127, 0, 0, 1)), 0) ==
+          AddOutcome::kIpLimit);
+    for (int i = 0; i < 5; ++i) {
+      CHECK(t.add_seen(node_at(f.id_at(255), IpAddress::v4(10, 0, 0, 1)), 0) ==
+            AddOutcome::kInserted);
+    }
+  }
+}
+
+TEST_CASE("subnet accounting survives churn", "[discovery][peer_table]") {
+  // Many inserts and removals over few subnets exercise the open-addressing counter
+  // (backward-shift deletion); afterwards every subnet must accept its full quota again.
+  Fixture f;
+  PeerTable t(f.self);
+  std::vector<NodeId> ids;
+  for (int round = 0; round < 4000; ++round) {
+    const bool add = ids.empty() || f.rng.next_u64() % 3 != 0;
+    if (add) {
+      const int d = 200 + static_cast<int>(f.rng.next_u64() % 57);
+      const auto subnet = static_cast<std::uint8_t>(f.rng.next_u64() % 64);
+      const PeerInfo p = node_at(f.id_at(d), IpAddress::v4(51, 7, subnet, 1));
+      if (t.add_seen(p, round) != AddOutcome::kIpLimit) {
+        ids.push_back(p.id);
+      }
+    } else {
+      const std::size_t i = f.rng.next_u64() % ids.size();
+      (void)t.remove(ids[i]);
+      ids[i] = ids.back();
+      ids.pop_back();
+    }
+  }
+  for (const NodeId& id : ids) {
+    (void)t.remove(id);
+  }
+  REQUIRE(t.size() == 0);
+  REQUIRE(t.replacements_size() == 0);
+  // 10 per subnet (the table limit), spread so that no bucket holds more than 1 of one /24.
+  for (int subnet = 0; subnet < 64; ++subnet) {
+    for (int i = 0; i < 10; ++i) {
+      const int d = 256 - (subnet * 10 + i) % 50;
+      const auto ip = IpAddress::v4(51, 7, static_cast<std::uint8_t>(subnet), 2);
+      const AddOutcome o = t.add_seen(node_at(f.id_at(d), ip), 0);
+      REQUIRE((o == AddOutcome::kInserted || o == AddOutcome::kAddedToReplacements));
+    }
+  }
+  CHECK(t.add_seen(node_at(f.id_at(100), IpAddress::v4(51, 7, 0, 3)), 0) == AddOutcome::kIpLimit);
+}
+
+TEST_CASE("closest() equals a brute-force sort", "[discovery][peer_table]") {
+  Fixture f;
+  PeerTable t(f.self);
+  // A populated table: ids spread over the top 60 buckets, some v4, some v5, some both.
+  for (int i = 0; i < 900; ++i) {
+    const int d = 197 + i % 60;
+    const std::uint8_t flags = i % 3 == 0 ? kFlagV4 : i % 3 == 1 ? kFlagV5 : kFlagV4 | kFlagV5;
+    (void)t.add_seen(f.fresh_at(d, flags), i);
+  }
+  REQUIRE(t.size() > 600);
+  std::vector<const PeerEntry*> all;
+  t.for_each([&](const PeerEntry& e) { all.push_back(&e); });
+  REQUIRE(all.size() == t.size());
+
+  std::vector<NodeId> targets;
+  for (int i = 0; i < 150; ++i) {
+    targets.push_back(random_id(f.rng));  // mostly far from self
+    targets.push_back(f.id_at(190 + i % 67));
+  }
+  targets.push_back(f.self);
+  targets.push_back(all[17]->id);  // a member of the table: itself comes first
+
+  for (const NodeId& target : targets) {
+    for (std::uint8_t flags : {std::uint8_t{0}, kFlagV4, kFlagV5}) {
+      std::vector<const PeerEntry*> expected;
+      for (const PeerEntry* e : all) {
+        if ((e->protocols & flags) == flags) {
+          expected.push_back(e);
+        }
+      }
+      std::sort(expected.begin(), expected.end(), [&](const PeerEntry* a, const PeerEntry* b) {
+        return xor_distance(target, a->id) < xor_distance(target, b->id);
+      });
+      std::array<const PeerEntry*, 16> out{};
+      const std::size_t n = t.closest(target, 16, out, flags);
+      REQUIRE(n == 16);
+      for (std::size_t i = 0; i < n; ++i) {
+        REQUIRE(out[i]->id == expected[i]->id);
+      }
+    }
+  }
+  std::array<const PeerEntry*, 16> out{};
+  CHECK(t.closest(all[17]->id, 16, out) == 16);
+  CHECK(out[0]->id == all[17]->id);
+  // n smaller than the span, and a span smaller than n.
+  CHECK(t.closest(f.self, 5, out) == 5);
+  CHECK(t.closest(f.self, 100, std::span<const PeerEntry*>(out.data(), 3)) == 3);
+  // A small table returns everything.
+  PeerTable small(f.self);
+  (void)small.add_seen(f.fresh_at(10), 0);
+  (void)small.add_seen(f.fresh_at(256), 0);
+  CHECK(small.closest(random_id(f.rng), 16, out) == 2);
+}
+
+TEST_CASE("nodes_at_distance returns one bucket", "[discovery][peer_table]") {
+  Fixture f;
+  PeerTable t(f.self);
+  std::vector<NodeId> at250;
+  for (int i = 0; i < 5; ++i) {
+    const PeerInfo p = f.fresh_at(250, i < 2 ? kFlagV5 : kFlagV4);
+    at250.push_back(p.id);
+    REQUIRE(t.add_seen(p, 0) == AddOutcome::kInserted);
+    REQUIRE(t.add_seen(f.fresh_at(251), 0) == AddOutcome::kInserted);
+  }
+  std::array<const PeerEntry*, 16> out{};
+  const std::size_t n = t.nodes_at_distance(250, out);
+  REQUIRE(n == 5);
+  for (std::size_t i = 0; i < n; ++i) {
+    CHECK(log_distance(f.self, out[i]->id) == 250);
+    CHECK(std::find(at250.begin(), at250.end(), out[i]->id) != at250.end());
+  }
+  CHECK(t.nodes_at_distance(250, out, kFlagV5) == 2);
+  CHECK(t.nodes_at_distance(250, std::span<const PeerEntry*>(out.data(), 3)) == 3);
+  CHECK(t.nodes_at_distance(249, out) == 0);
+  CHECK(t.nodes_at_distance(0, out) == 0);
+  CHECK(t.nodes_at_distance(257, out) == 0);
+}
+
+TEST_CASE("revalidation candidates rotate over buckets and respect due times",
+          "[discovery][peer_table]") {
+  Fixture f;
+  PeerTable t(f.self);  // interval 10 s, failed recheck 2 s
+  std::map<int, std::vector<NodeId>> by_bucket;
+  for (int d : {250, 252, 254}) {
+    for (int i = 0; i < 2; ++i) {
+      const PeerInfo p = f.fresh_at(d, kFlagV4);
+      by_bucket[d].push_back(p.id);
+      REQUIRE(t.add_seen(p, 0) == AddOutcome::kInserted);
+    }
+  }
+  const PeerInfo v5only = f.fresh_at(253, kFlagV5);
+  REQUIRE(t.add_seen(v5only, 0) == AddOutcome::kInserted);
+
+  // New entries are due at once; successive candidates come from successive buckets.
+  std::int64_t now = kSec;
+  std::vector<int> order;
+  for (int i = 0; i < 6; ++i) {
+    const PeerEntry* c = t.revalidation_candidate(now, Protocol::kV4);
+    REQUIRE(c != nullptr);
+    CHECK(c->has(Protocol::kV4));
+    order.push_back(log_distance(f.self, c->id));
+    REQUIRE(t.mark_alive(c->id, Protocol::kV4, now) == UpdateOutcome::kUpdated);
+  }
+  CHECK(order == std::vector<int>{250, 252, 254, 250, 252, 254});
+  // Everyone was checked at `now`: nothing is due until the interval passes.
+  CHECK(t.revalidation_candidate(now + 5 * kSec, Protocol::kV4) == nullptr);
+  // The v5 entry is a v5 candidate only.
+  const PeerEntry* c5 = t.revalidation_candidate(now, Protocol::kV5);
+  REQUIRE(c5 != nullptr);
+  CHECK(c5->id == v5only.id);
+
+  // A failed entry is rechecked after 2 s, before the others are due.
+  const NodeId failing = by_bucket[252][1];
+  REQUIRE(t.mark_failed(failing, now + 1 * kSec) == FailOutcome::kDemoted);
+  CHECK(t.revalidation_candidate(now + 2 * kSec, Protocol::kV4) == nullptr);
+  const PeerEntry* c = t.revalidation_candidate(now + 3 * kSec, Protocol::kV4);
+  REQUIRE(c != nullptr);
+  CHECK(c->id == failing);
+  // After the interval, within a bucket the least recently checked entry goes first.
+  REQUIRE(t.mark_alive(by_bucket[250][1], Protocol::kV4, now + 4 * kSec) ==
+          UpdateOutcome::kUpdated);
+  bool saw_250 = false;
+  for (int i = 0; i < 3; ++i) {
+    const PeerEntry* e = t.revalidation_candidate(now + 12 * kSec, Protocol::kV4);
+    REQUIRE(e != nullptr);
+    if (log_distance(f.self, e->id) == 250) {
+      CHECK(e->id == by_bucket[250][0]);
+      saw_250 = true;
+    }
+  }
+  CHECK(saw_250);
+}
+
+TEST_CASE("ENR updates, alive marks and stale pruning", "[discovery][peer_table]") {
+  Fixture f;
+  PeerTableConfig cfg;
+  cfg.min_live = 0;
+  PeerTable t(f.self, cfg);
+  const PeerInfo p = f.fresh_at(256);
+  REQUIRE(t.add_found(p, 5) == AddOutcome::kInserted);
+  CHECK(!t.find(p.id)->verified());
+  CHECK(t.find(p.id)->enr_size == 0);
+
+  const Bytes rec1(120, 0xaa);
+  const Bytes rec2(300, 0xbb);
+  const Bytes too_big(301, 0xcc);
+  CHECK(t.update_enr(p.id, rec1, 3) == UpdateOutcome::kUpdated);
+  CHECK(t.update_enr(p.id, rec2, 3) == UpdateOutcome::kUnchanged);
+  CHECK(t.update_enr(p.id, rec2, 2) == UpdateOutcome::kUnchanged);
+  CHECK(t.update_enr(p.id, too_big, 9) == UpdateOutcome::kInvalid);
+  CHECK(equal(t.find(p.id)->enr_bytes(), rec1));
+  CHECK(t.update_enr(p.id, rec2, 4) == UpdateOutcome::kUpdated);
+  CHECK(equal(t.find(p.id)->enr_bytes(), rec2));
+  CHECK(t.find(p.id)->enr_seq == 4);
+  CHECK(t.update_enr(f.id_at(3), rec1, 1) == UpdateOutcome::kNotFound);
+
+  // discv5 alive: flag added, no discv4 bond.
+  CHECK(t.mark_alive(p.id, Protocol::kV5, 50) == UpdateOutcome::kUpdated);
+  CHECK(t.find(p.id)->bond_ns == 0);
+  CHECK(t.find(p.id)->has(Protocol::kV5));
+  CHECK(t.size(Protocol::kV5) == 1);
+  CHECK(t.find(p.id)->checks_passed == 1);
+
+  // Pruning: only entries both old and failing go.
+  const PeerInfo q = f.fresh_at(255);
+  REQUIRE(t.add_seen(q, 60) == AddOutcome::kInserted);
+  CHECK(t.prune_stale(100 * kSec, 10 * kSec) == 0);  // old, but no failure
+  REQUIRE(t.mark_failed(q.id, 70) == FailOutcome::kDemoted);
+  CHECK(t.prune_stale(5 * kSec, 10 * kSec) == 0);  // failing, but recent
+  CHECK(t.prune_stale(100 * kSec, 10 * kSec) == 1);
+  CHECK(t.find(q.id) == nullptr);
+  CHECK(t.find(p.id) != nullptr);
+  CHECK(t.size(Protocol::kV4) == 1);
+}
+
+TEST_CASE("a replacement that proves alive is promoted when room appears",
+          "[discovery][peer_table]") {
+  Fixture f;
+  PeerTableConfig cfg;
+  cfg.bucket_size = 1;
+  PeerTable t(f.self, cfg);
+  const PeerInfo a = f.fresh_at(256);
+  const PeerInfo b = f.fresh_at(256);
+  REQUIRE(t.add_seen(a, 0) == AddOutcome::kInserted);
+  REQUIRE(t.add_found(b, 0) == AddOutcome::kAddedToReplacements);
+  CHECK(t.mark_alive(b.id, Protocol::kV4, 1) == UpdateOutcome::kUpdated);
+  CHECK(t.find(b.id) == nullptr);  // still no room
+  t.for_each_replacement([&](const PeerEntry& e) { CHECK(e.id == b.id); });
+  CHECK(t.remove(a.id) == RemoveOutcome::kReplaced);
+  CHECK(t.find(b.id) != nullptr);
+  CHECK(t.find(b.id)->bond_ns == 1);
+  CHECK(t.size() == 1);
+  CHECK(t.size(Protocol::kV4) == 1);
+}
