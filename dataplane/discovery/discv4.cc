@@ -1,0 +1,538 @@
+// discv4 behaviour (devp2p discv4.md, EIP-8, EIP-868): verify then handle each packet kind,
+// bonds (endpoint proofs), FindNode queries for lookups, ENR requests. Replies always go to
+// the datagram's source, never to the address a packet claims.
+#include "discv4.h"
+
+#include <algorithm>
+
+#include "discplane/crypto/keccak.h"
+
+namespace discplane::disc {
+
+using v4wire::PacketType;
+
+namespace {
+// geth waits this long after bonding before sending a FindNode, giving the peer time to ping
+// us back and so consider us verified (ensureBond).
+constexpr std::int64_t kBondSettleNs = 300 * kMillisecond;
+// A Neighbors answer is complete at this many nodes (k); fewer means wait for the timeout.
+constexpr std::uint32_t kFindNodeComplete = 16;
+
+std::size_t idx(PacketType t) {
+  return static_cast<std::size_t>(t);
+}
+}  // namespace
+
+Discv4State::Discv4State(Engine& engine)
+    : engine_(engine),
+      pings_(engine.config().v4_max_pending),
+      bonds_(engine.config().v4_max_bonds),
+      findnodes_(engine.config().v4_max_pending),
+      enr_requests_(std::max<std::uint32_t>(64, engine.config().v4_max_pending / 4)),
+      seen_(engine.config().v4_max_pending * 4) {}
+
+std::uint64_t Discv4State::expiration() const noexcept {
+  return static_cast<std::uint64_t>(engine_.now().unix_s + engine_.config().v4_expiration_s);
+}
+
+bool Discv4State::expired(std::uint64_t expiration) noexcept {
+  if (v4wire::is_expired(expiration, engine_.now().unix_s)) {
+    engine_.counters().drop(Drop::kV4Expired);
+    return true;
+  }
+  return false;
+}
+
+v4wire::RpcEndpoint Discv4State::local_rpc_endpoint() const noexcept {
+  const LocalNode& l = engine_.local();
+  v4wire::RpcEndpoint ep;
+  ep.ip = l.ipv4 ? *l.ipv4 : (l.ipv6 ? *l.ipv6 : IpAddress::v4(0, 0, 0, 0));
+  ep.udp = l.udp_port;
+  ep.tcp = l.tcp_port;
+  return ep;
+}
+
+void Discv4State::count_tx(PacketType t, std::size_t size, const Endpoint& to) noexcept {
+  ++engine_.counters().tx_v4[idx(t)];
+  engine_.tx_commit(size, to);
+}
+
+bool Discv4State::bonded(const NodeId& id, const IpAddress& ip) const noexcept {
+  const Bond* b = bonds_.peek(id);
+  return b != nullptr && b->ip == ip && b->pong_received_ns != 0 &&
+         engine_.now().mono_ns - b->pong_received_ns < engine_.config().bond_lifetime_ns;
+}
+
+bool Discv4State::we_are_bonded_for(const NodeId& id, const IpAddress& ip) const noexcept {
+  const Bond* b = bonds_.peek(id);
+  return b != nullptr && b->ip == ip && b->ping_received_ns != 0 &&
+         engine_.now().mono_ns - b->ping_received_ns < engine_.config().bond_lifetime_ns;
+}
+
+void Discv4State::on_packet(ByteView payload, const Endpoint& from) noexcept {
+  auto decoded = v4wire::decode(payload, {.hash_already_checked = true});
+  if (!decoded) {
+    engine_.counters().drop(decoded.error() == v4wire::V4Error::kUnknownType ? Drop::kV4UnknownType
+                                                                             : Drop::kV4Malformed);
+    return;
+  }
+  const v4wire::Packet& p = *decoded;
+  if (p.sender_id == engine_.local().id) {
+    engine_.counters().drop(Drop::kV4Malformed);  // our own key: a reflection, never valid
+    return;
+  }
+  ++engine_.counters().rx_v4[idx(p.type)];
+  // Replays: a packet's hash covers its signature and expiration, so the same hash within
+  // the expiration window is the same packet sent again.
+  if (const std::int64_t* seen = seen_.peek(p.hash);
+      seen != nullptr && engine_.now().mono_ns - *seen < 60 * kSecond) {
+    engine_.counters().drop(Drop::kV4Replayed);
+    return;
+  }
+  (void)seen_.insert(p.hash, engine_.now().mono_ns);
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, v4wire::Ping>) {
+          handle_ping(p, m, from);
+        } else if constexpr (std::is_same_v<T, v4wire::Pong>) {
+          handle_pong(p, m, from);
+        } else if constexpr (std::is_same_v<T, v4wire::FindNode>) {
+          handle_findnode(p, m, from);
+        } else if constexpr (std::is_same_v<T, v4wire::Neighbors>) {
+          handle_neighbors(p, m, from);
+        } else if constexpr (std::is_same_v<T, v4wire::ENRRequest>) {
+          handle_enrrequest(p, m, from);
+        } else {
+          handle_enrresponse(p, m, from);
+        }
+      },
+      p.message);
+}
+
+// ---- PING/v4 -----------------------------------------------------------------------------
+// Answer with a Pong to the datagram's source (never to ping.from: that field is unverified
+// and answering it would let anyone aim our Pongs at a third party). A sender without a
+// current endpoint proof also gets a Ping of ours, so that the bond completes both ways.
+void Discv4State::handle_ping(const v4wire::Packet& p, const v4wire::Ping& m,
+                              const Endpoint& from) noexcept {
+  if (expired(m.expiration)) {
+    return;
+  }
+  MutableByteView buf = engine_.tx_buffer();
+  if (!buf.empty()) {
+    v4wire::Pong pong;
+    pong.to = {from.ip, from.port, m.from.tcp};
+    pong.ping_hash = p.hash;
+    pong.expiration = expiration();
+    pong.enr_seq = engine_.local().record.seq();
+    auto enc = v4wire::encode_pong(engine_.local().private_key, pong, buf);
+    if (enc) {
+      count_tx(PacketType::kPong, enc->size, from);
+    } else {
+      engine_.counters().drop(Drop::kEncodeFailed);
+    }
+  }
+
+  // They pinged and we answered: from their side we are now verified.
+  Bond* bond = bonds_.find(p.sender_id);
+  if (bond == nullptr || bond->ip != from.ip) {
+    bond = bonds_.insert(p.sender_id, Bond{from.ip, 0, 0, false}).value;
+  }
+  bond->ping_received_ns = engine_.now().mono_ns;
+
+  const NodeRef ref{p.sender_id, p.sender, from};
+  if (bonded(p.sender_id, from.ip)) {
+    engine_.on_node_seen(Protocol::kV4, ref, nullptr);
+    const PeerEntry* e = engine_.table().find(p.sender_id);
+    if (m.enr_seq && e != nullptr && *m.enr_seq > e->enr_seq) {
+      request_enr(ref);
+    }
+    if (bond->want_enr) {
+      bond->want_enr = false;
+      request_enr(ref);
+    }
+  } else if (send_ping(ref, PingPurpose::kBond)) {
+    ++engine_.counters().v4_pings_sent_back;
+  }
+
+  // A FindNode waiting for the peer to consider us bonded can go now.
+  if (PendingFindNode* f = findnodes_.peek(p.sender_id);
+      f != nullptr && f->phase == FindPhase::kAwaitingBond && f->node.endpoint.ip == from.ip) {
+    transmit_findnode(*f);
+  }
+}
+
+// ---- PONG/v4 -----------------------------------------------------------------------------
+// Accepted only as the answer to our latest Ping to that node (hash match): that is the
+// endpoint proof. The `to` field is how the peer sees us: a vote for our external address.
+void Discv4State::handle_pong(const v4wire::Packet& p, const v4wire::Pong& m,
+                              const Endpoint& from) noexcept {
+  if (expired(m.expiration)) {
+    return;
+  }
+  PendingPing* ping = pings_.peek(p.sender_id);
+  if (ping == nullptr || ping->hash != m.ping_hash || ping->to.ip != from.ip) {
+    engine_.counters().drop(Drop::kV4Unsolicited);
+    return;
+  }
+  const PingPurpose purpose = ping->purpose;
+  (void)pings_.erase(p.sender_id);
+
+  Bond* bond = bonds_.find(p.sender_id);
+  if (bond == nullptr || bond->ip != from.ip) {
+    bond = bonds_.insert(p.sender_id, Bond{from.ip, 0, 0, false}).value;
+  }
+  bond->pong_received_ns = engine_.now().mono_ns;
+  ++engine_.counters().v4_bonds;
+
+  const NodeRef ref{p.sender_id, p.sender, from};
+  engine_.on_node_seen(Protocol::kV4, ref, nullptr);
+  const Endpoint reported{m.to.ip, m.to.udp};
+  engine_.on_pong(Protocol::kV4, p.sender_id, from, reported, m.enr_seq);
+  (void)purpose;
+
+  // A FindNode waiting on this bond: give the peer a moment to ping us back (ensureBond).
+  if (PendingFindNode* f = findnodes_.peek(p.sender_id);
+      f != nullptr && f->phase == FindPhase::kAwaitingBond) {
+    if (we_are_bonded_for(p.sender_id, from.ip)) {
+      transmit_findnode(*f);
+    } else {
+      f->deadline_ns = engine_.now().mono_ns + kBondSettleNs;
+    }
+  }
+}
+
+// ---- FINDNODE/v4 -------------------------------------------------------------------------
+// Only for senders with a current endpoint proof: answering an unverified source would make
+// us an amplifier (a ~100-byte request draws up to ~2 KB of Neighbors).
+void Discv4State::handle_findnode(const v4wire::Packet& p, const v4wire::FindNode& m,
+                                  const Endpoint& from) noexcept {
+  if (expired(m.expiration)) {
+    return;
+  }
+  if (!bonded(p.sender_id, from.ip)) {
+    engine_.counters().drop(Drop::kV4Unbonded);
+    return;
+  }
+  const NodeId target = crypto::keccak256(m.target);
+  std::array<const PeerEntry*, 16> closest{};
+  const std::size_t want = std::min<std::size_t>(engine_.config().findnode_results, 16);
+  const std::size_t n = engine_.table().closest(target, want, closest, kFlagV4);
+
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const PeerEntry& e = *closest[i];
+    const Endpoint& ep = e.primary_endpoint();
+    if (!ep.valid()) {
+      continue;
+    }
+    v4wire::NeighborNode& node = neighbor_scratch_[count++];
+    node.endpoint = {ep.ip, ep.port, ep.port};
+    node.pubkey = e.public_key;
+  }
+  const std::uint64_t exp = expiration();
+  std::size_t offset = 0;
+  do {
+    MutableByteView buf = engine_.tx_buffer();
+    if (buf.empty()) {
+      return;
+    }
+    auto enc = v4wire::encode_neighbors(
+        engine_.local().private_key,
+        std::span<const v4wire::NeighborNode>(neighbor_scratch_.data() + offset, count - offset),
+        exp, buf);
+    if (!enc) {
+      engine_.counters().drop(Drop::kEncodeFailed);
+      return;
+    }
+    count_tx(PacketType::kNeighbors, enc->packet.size, from);
+    offset += enc->nodes_written;
+  } while (offset < count);
+}
+
+// ---- NEIGHBORS/v4 ------------------------------------------------------------------------
+// Accepted only while a FindNode of ours to that node is outstanding.
+void Discv4State::handle_neighbors(const v4wire::Packet& p, const v4wire::Neighbors& m,
+                                   const Endpoint& from) noexcept {
+  if (expired(m.expiration)) {
+    return;
+  }
+  PendingFindNode* f = findnodes_.peek(p.sender_id);
+  if (f == nullptr || f->phase != FindPhase::kSent || f->node.endpoint.ip != from.ip) {
+    engine_.counters().drop(Drop::kV4Unsolicited);
+    return;
+  }
+  std::size_t n = 0;
+  for (const v4wire::NeighborNode& node : m.nodes) {
+    if (n == found_scratch_.size() || f->received + n >= kFindNodeComplete) {
+      break;
+    }
+    const Endpoint ep{node.endpoint.ip, node.endpoint.udp};
+    if (!ep.valid() || ep.ip.is_unspecified()) {
+      continue;
+    }
+    PeerInfo& info = found_scratch_[n];
+    info = PeerInfo{};
+    info.public_key = node.pubkey;
+    info.id = crypto::node_id_of(node.pubkey);
+    if (info.id == engine_.local().id) {
+      continue;
+    }
+    (ep.ip.is_v4() ? info.endpoint4 : info.endpoint6) = ep;
+    info.protocols = kFlagV4;
+    ++n;
+  }
+  f->received += static_cast<std::uint32_t>(n);
+  const bool complete = f->received >= kFindNodeComplete;
+  const std::uint32_t slot = f->lookup_slot;
+  if (complete) {
+    (void)findnodes_.erase(p.sender_id);
+  }
+  engine_.on_nodes(Protocol::kV4, slot, p.sender_id,
+                   std::span<const PeerInfo>(found_scratch_.data(), n), complete);
+}
+
+// ---- ENRREQUEST/v4 (EIP-868) --------------------------------------------------------------
+void Discv4State::handle_enrrequest(const v4wire::Packet& p, const v4wire::ENRRequest& m,
+                                    const Endpoint& from) noexcept {
+  if (expired(m.expiration)) {
+    return;
+  }
+  if (!bonded(p.sender_id, from.ip)) {
+    engine_.counters().drop(Drop::kV4Unbonded);
+    return;
+  }
+  MutableByteView buf = engine_.tx_buffer();
+  if (buf.empty()) {
+    return;
+  }
+  v4wire::ENRResponse resp;
+  resp.request_hash = p.hash;
+  resp.record_rlp = engine_.local().record.raw();
+  auto enc = v4wire::encode_enrresponse(engine_.local().private_key, resp, buf);
+  if (!enc) {
+    engine_.counters().drop(Drop::kEncodeFailed);
+    return;
+  }
+  count_tx(PacketType::kENRResponse, enc->size, from);
+}
+
+// ---- ENRRESPONSE/v4 ------------------------------------------------------------------------
+// Must answer our request (hash) and carry a record signed by the packet's signer.
+void Discv4State::handle_enrresponse(const v4wire::Packet& p, const v4wire::ENRResponse& m,
+                                     const Endpoint& /*from*/) noexcept {
+  PendingEnr* req = enr_requests_.peek(p.sender_id);
+  if (req == nullptr || req->hash != m.request_hash) {
+    engine_.counters().drop(Drop::kV4Unsolicited);
+    return;
+  }
+  (void)enr_requests_.erase(p.sender_id);
+  auto record = enr::decode(m.record_rlp);
+  if (!record || record->node_id() != p.sender_id) {
+    engine_.counters().drop(Drop::kV4BadRecord);
+    return;
+  }
+  engine_.on_record(*record);
+}
+
+// ---- outgoing ------------------------------------------------------------------------------
+
+bool Discv4State::send_ping(const NodeRef& node, PingPurpose purpose) noexcept {
+  if (!node.endpoint.valid()) {
+    return false;
+  }
+  if (PendingPing* pending = pings_.peek(node.id)) {
+    // One outstanding ping per node: a flood of pings from spoofed sources draws at most one
+    // ping back each. A revalidation upgrades a pending bond ping.
+    if (purpose == PingPurpose::kRevalidate) {
+      pending->purpose = purpose;
+    }
+    return false;
+  }
+  MutableByteView buf = engine_.tx_buffer();
+  if (buf.empty()) {
+    return false;
+  }
+  v4wire::Ping ping;
+  ping.version = 4;
+  ping.from = local_rpc_endpoint();
+  ping.to = {node.endpoint.ip, node.endpoint.port, 0};
+  ping.expiration = expiration();
+  ping.enr_seq = engine_.local().record.seq();
+  auto enc = v4wire::encode_ping(engine_.local().private_key, ping, buf);
+  if (!enc) {
+    engine_.counters().drop(Drop::kEncodeFailed);
+    return false;
+  }
+  (void)pings_.insert(node.id, PendingPing{enc->hash, node.endpoint, node.public_key,
+                                           engine_.now().mono_ns, purpose});
+  count_tx(PacketType::kPing, enc->size, node.endpoint);
+  return true;
+}
+
+void Discv4State::send_findnode(const NodeRef& node, const crypto::PublicKey& target_key,
+                                std::uint32_t lookup_slot) noexcept {
+  if (findnodes_.peek(node.id) != nullptr || !node.endpoint.valid()) {
+    engine_.on_query_failed(Protocol::kV4, lookup_slot, node.id);  // one query per peer
+    return;
+  }
+  PendingFindNode f;
+  f.node = node;
+  f.target_key = target_key;
+  f.lookup_slot = lookup_slot;
+  auto ins = findnodes_.insert(node.id, f);
+  if (ins.evicted) {
+    ++engine_.counters().v4_request_timeouts;
+  }
+  PendingFindNode& pending = *ins.value;
+  if (we_are_bonded_for(node.id, node.endpoint.ip)) {
+    transmit_findnode(pending);
+    return;
+  }
+  // Bond first: ping, then send once they pinged us back or after a short settle time.
+  pending.phase = FindPhase::kAwaitingBond;
+  pending.deadline_ns = engine_.now().mono_ns + engine_.config().v4_request_timeout_ns;
+  if (!bonded(node.id, node.endpoint.ip)) {
+    (void)send_ping(node, PingPurpose::kBond);
+  } else {
+    pending.deadline_ns = engine_.now().mono_ns + kBondSettleNs;
+    (void)send_ping(node, PingPurpose::kBond);
+  }
+}
+
+void Discv4State::transmit_findnode(PendingFindNode& f) noexcept {
+  f.phase = FindPhase::kSent;
+  f.deadline_ns = engine_.now().mono_ns + engine_.config().v4_request_timeout_ns;
+  // One signature per lookup target: the same signed FindNode goes to every peer a lookup
+  // asks while its expiration is comfortably in the future (signing costs ~28 us).
+  const std::uint64_t now_unix = static_cast<std::uint64_t>(engine_.now().unix_s);
+  CachedFindNode& c = cached_findnode_;
+  if (c.size == 0 || c.lookup_slot != f.lookup_slot || c.target != f.target_key ||
+      c.expiration < now_unix + 10) {
+    v4wire::FindNode m;
+    m.target = f.target_key;
+    m.expiration = expiration();
+    auto enc = v4wire::encode_findnode(engine_.local().private_key, m, c.bytes);
+    if (!enc) {
+      engine_.counters().drop(Drop::kEncodeFailed);
+      c.size = 0;
+      return;
+    }
+    c.lookup_slot = f.lookup_slot;
+    c.target = f.target_key;
+    c.expiration = m.expiration;
+    c.size = enc->size;
+  }
+  MutableByteView buf = engine_.tx_buffer();
+  if (buf.empty() || buf.size() < c.size) {
+    return;
+  }
+  std::memcpy(buf.data(), c.bytes.data(), c.size);
+  count_tx(PacketType::kFindNode, c.size, f.node.endpoint);
+}
+
+void Discv4State::request_enr(const NodeRef& node) noexcept {
+  if (enr_requests_.peek(node.id) != nullptr) {
+    return;
+  }
+  if (!we_are_bonded_for(node.id, node.endpoint.ip)) {
+    // The peer answers only once it has verified us: ask when it next pings.
+    if (Bond* b = bonds_.peek(node.id)) {
+      b->want_enr = true;
+    }
+    return;
+  }
+  MutableByteView buf = engine_.tx_buffer();
+  if (buf.empty()) {
+    return;
+  }
+  auto enc =
+      v4wire::encode_enrrequest(engine_.local().private_key, v4wire::ENRRequest{expiration()}, buf);
+  if (!enc) {
+    engine_.counters().drop(Drop::kEncodeFailed);
+    return;
+  }
+  (void)enr_requests_.insert(node.id, PendingEnr{enc->hash, engine_.now().mono_ns});
+  count_tx(PacketType::kENRRequest, enc->size, node.endpoint);
+}
+
+void Discv4State::finish_findnode(const NodeId& id, bool timed_out) noexcept {
+  PendingFindNode* f = findnodes_.peek(id);
+  if (f == nullptr) {
+    return;
+  }
+  const std::uint32_t slot = f->lookup_slot;
+  const std::uint32_t received = f->received;
+  (void)findnodes_.erase(id);
+  if (timed_out && received == 0) {
+    ++engine_.counters().v4_request_timeouts;
+    engine_.on_query_failed(Protocol::kV4, slot, id);
+  } else {
+    engine_.on_nodes(Protocol::kV4, slot, id, {}, true);
+  }
+}
+
+void Discv4State::run_deadlines() noexcept {
+  const std::int64_t now = engine_.now().mono_ns;
+  const std::int64_t timeout = engine_.config().v4_request_timeout_ns;
+
+  // Pings: insertion order is send order (never touched by find()), so the oldest is first.
+  while (auto oldest = pings_.oldest()) {
+    if (now - oldest->second->sent_ns < timeout) {
+      break;
+    }
+    const NodeId id = *oldest->first;
+    const PingPurpose purpose = oldest->second->purpose;
+    (void)pings_.erase(id);
+    ++engine_.counters().v4_request_timeouts;
+    if (purpose == PingPurpose::kRevalidate) {
+      engine_.on_ping_failed(Protocol::kV4, id);
+    }
+  }
+  while (auto oldest = enr_requests_.oldest()) {
+    if (now - oldest->second->sent_ns < timeout) {
+      break;
+    }
+    (void)enr_requests_.erase(NodeId(*oldest->first));
+  }
+
+  // FindNodes have two kinds of deadline; collect first, act after (acting may insert).
+  std::array<NodeId, 64> due{};
+  std::array<bool, 64> send{};
+  std::size_t n = 0;
+  findnodes_.for_each([&](const NodeId& id, const PendingFindNode& f) {
+    if (n < due.size() && f.deadline_ns <= now) {
+      due[n] = id;
+      send[n] = f.phase == FindPhase::kAwaitingBond && bonded(id, f.node.endpoint.ip);
+      ++n;
+    }
+  });
+  for (std::size_t i = 0; i < n; ++i) {
+    if (send[i]) {
+      if (PendingFindNode* f = findnodes_.peek(due[i])) {
+        transmit_findnode(*f);
+      }
+    } else {
+      finish_findnode(due[i], true);
+    }
+  }
+}
+
+void Discv4State::cancel_lookup(std::uint32_t lookup_slot) noexcept {
+  if (cached_findnode_.lookup_slot == lookup_slot) {
+    cached_findnode_.size = 0;  // the next lookup in this slot signs its own
+  }
+  findnodes_.erase_if(
+      [&](const NodeId&, const PendingFindNode& f) { return f.lookup_slot == lookup_slot; });
+}
+
+void Discv4State::prune() noexcept {
+  const std::int64_t now = engine_.now().mono_ns;
+  const std::int64_t lifetime = engine_.config().bond_lifetime_ns;
+  bonds_.erase_if([&](const NodeId&, const Bond& b) {
+    return now - std::max(b.pong_received_ns, b.ping_received_ns) > lifetime;
+  });
+}
+
+}  // namespace discplane::disc

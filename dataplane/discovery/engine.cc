@@ -1,0 +1,663 @@
+// The shared half of the engine: dispatch by variant, classification, the local record,
+// IP votes, and revalidate / lookup / prune written once with the protocol as a parameter.
+#include "engine.h"
+
+#include <algorithm>
+#include <random>
+
+#include "discplane/crypto/keccak.h"
+#include "discplane/wire/v4wire.h"
+
+#include "discv4.h"
+#include "discv5.h"
+
+namespace discplane::disc {
+
+namespace {
+
+// How often run_deadlines looks at timeouts and lookups (they are coarse: 100s of ms).
+constexpr std::int64_t kDeadlineCheckNs = 10 * kMillisecond;
+// A lookup waits at most this long for one peer, whatever the protocol: covers a discv4
+// bond (ping, settle, FindNode) or a discv5 handshake plus one retry.
+constexpr std::int64_t kLookupQueryTimeoutNs = 3 * kSecond;
+constexpr std::uint32_t kRecentNodes = 4096;
+constexpr std::uint32_t kNoLookup = UINT32_MAX;
+
+std::uint64_t process_hash_secret() {
+  static const std::uint64_t secret = [] {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ 0x9e3779b97f4a7c15ULL;
+  }();
+  return secret;
+}
+
+Endpoint endpoint_of(const std::optional<Endpoint>& e) {
+  return e ? *e : Endpoint{};
+}
+
+}  // namespace
+
+std::size_t NodeIdHash::operator()(const NodeId& id) const noexcept {
+  static const std::uint64_t secret = process_hash_secret();
+  std::uint64_t a;
+  std::uint64_t b;
+  std::memcpy(&a, id.data(), 8);
+  std::memcpy(&b, id.data() + 24, 8);
+  std::uint64_t h = (a ^ secret) * 0xff51afd7ed558ccdULL;
+  h ^= (b + secret) * 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 31;
+  return static_cast<std::size_t>(h);
+}
+
+const char* name(const InMessage& m) {
+  static constexpr const char* kNames[] = {"discv4-packet", "discv5-packet", "revalidate",
+                                           "lookup",        "prune",         "shutdown",
+                                           "add-seed",      "register-talk"};
+  return kNames[m.index()];
+}
+
+Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rng,
+               EngineObserver* observer)
+    : config_(std::move(config)),
+      clock_(clock),
+      rng_(rng),
+      observer_(observer),
+      table_(crypto::node_id_of(*crypto::derive_public_key(config_.private_key)), config_.table),
+      votes_(config_.votes),
+      recent_(kRecentNodes) {
+  now_ = clock_.now();
+  local_.private_key = config_.private_key;
+  local_.public_key = *crypto::derive_public_key(config_.private_key);
+  local_.id = crypto::node_id_of(local_.public_key);
+  local_.ipv4 = config_.ipv4;
+  local_.ipv6 = config_.ipv6;
+  local_.udp_port = config_.udp_port;
+  local_.tcp_port = config_.tcp_port;
+  local_.address_source = (config_.ipv4 || config_.ipv6) ? "config" : "none";
+
+  enr::Builder b;
+  b.set_seq(1);
+  if (local_.ipv4) {
+    b.set_ip(*local_.ipv4).set_udp(local_.udp_port);
+    if (local_.tcp_port != 0) {
+      b.set_tcp(local_.tcp_port);
+    }
+  }
+  if (local_.ipv6) {
+    b.set_ip(*local_.ipv6).set_udp6(local_.udp_port);
+    if (local_.tcp_port != 0) {
+      b.set_tcp6(local_.tcp_port);
+    }
+  }
+  for (const auto& [key, value] : config_.extra_enr_entries) {
+    (void)b.set(key, value);
+  }
+  auto record = b.sign(local_.private_key);
+  if (record) {
+    local_.record = *record;
+  }
+
+  lookups_.resize(std::max<std::uint32_t>(1, config_.max_lookups));
+  v4_ = std::make_unique<Discv4State>(*this);
+  v5_ = std::make_unique<Discv5State>(*this);
+}
+
+Engine::~Engine() = default;
+
+// ---- input ----------------------------------------------------------------------------------
+
+void Engine::on_burst(std::span<const Datagram> burst, Transport& tx) noexcept {
+  refresh_time();
+  tx_ = &tx;
+  for (const Datagram& d : burst) {
+    dispatch_datagram(d);
+  }
+  run_deadlines();
+  tx_ = nullptr;
+}
+
+void Engine::on_idle(Transport& tx) noexcept {
+  refresh_time();
+  tx_ = &tx;
+  run_deadlines();
+  tx_ = nullptr;
+}
+
+DiscoveryServer::Kind DiscoveryServer::classify(ByteView p) noexcept {
+  // discv4 shape before any keccak: v byte 0/1, known type, RLP list prefix. Random bytes
+  // pass these with probability ~5e-5, so garbage and discv5 traffic skip the hash.
+  if (p.size() > v4wire::kMinPacketSize && p[96] <= 1 && p[97] >= 1 && p[97] <= 6 &&
+      p[98] >= 0xc0 && v4wire::hash_matches(p)) {
+    return Kind::kDiscv4;
+  }
+  return Kind::kDiscv5;
+}
+
+void Engine::dispatch_datagram(const Datagram& d) noexcept {
+  ++counters_.rx_packets;
+  counters_.rx_bytes += d.payload.size();
+  if (shut_down_) {
+    return;
+  }
+  if (d.payload.size() > kMaxPacketSize) {
+    counters_.drop(Drop::kTooLarge);
+    return;
+  }
+  if (d.payload.size() < 63) {  // the smallest discv5 packet (WHOAREYOU); discv4 needs 98
+    counters_.drop(Drop::kTooSmall);
+    return;
+  }
+  if (DiscoveryServer::classify(d.payload) == DiscoveryServer::Kind::kDiscv4) {
+    handle(msg::Discv4Packet{d.payload, d.from}, *tx_);
+  } else {
+    handle(msg::Discv5Packet{d.payload, d.from}, *tx_);
+  }
+}
+
+void Engine::handle(const InMessage& message, Transport& tx) noexcept {
+  Transport* const saved = tx_;
+  tx_ = &tx;
+  if (message.index() > 1) {  // packets come with the burst's time; commands read the clock
+    refresh_time();
+  }
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, msg::Discv4Packet>) {
+          if (!config_.enable_v4) {
+            counters_.drop(Drop::kDisabledProtocol);
+          } else {
+            v4_->on_packet(m.payload, m.from);
+          }
+        } else if constexpr (std::is_same_v<T, msg::Discv5Packet>) {
+          if (!config_.enable_v5) {
+            counters_.drop(Drop::kDisabledProtocol);
+          } else if (!v5_->header_plausible(m.payload)) {
+            counters_.drop(Drop::kNotDiscovery);
+          } else {
+            v5_->on_packet(m.payload, m.from);
+          }
+        } else if constexpr (std::is_same_v<T, msg::Revalidate>) {
+          revalidate(m.protocol);
+        } else if constexpr (std::is_same_v<T, msg::Lookup>) {
+          lookup(m.protocol, m.target, m.tag);
+        } else if constexpr (std::is_same_v<T, msg::Prune>) {
+          prune();
+        } else if constexpr (std::is_same_v<T, msg::Shutdown>) {
+          shut_down_ = true;
+        } else if constexpr (std::is_same_v<T, msg::AddSeed>) {
+          add_seed(m.seed);
+        } else {
+          talk_handlers_.emplace_back(m.protocol, m.handler);
+        }
+      },
+      message);
+  tx_ = saved;
+}
+
+// ---- TX -------------------------------------------------------------------------------------
+
+MutableByteView Engine::tx_buffer() noexcept {
+  if (tx_ == nullptr) {
+    counters_.drop(Drop::kTxFull);
+    return {};
+  }
+  MutableByteView buf = tx_->acquire_tx_buffer();
+  if (buf.empty()) {
+    counters_.drop(Drop::kTxFull);
+  }
+  return buf;
+}
+
+void Engine::tx_commit(std::size_t size, const Endpoint& to) noexcept {
+  ++counters_.tx_packets;
+  counters_.tx_bytes += size;
+  tx_->commit_tx(size, to);
+}
+
+// ---- events from the protocol states -----------------------------------------------------
+
+void Engine::on_node_seen(Protocol p, const NodeRef& node, const enr::Record* record) noexcept {
+  PeerInfo info;
+  info.id = node.id;
+  info.public_key = node.public_key;
+  (node.endpoint.ip.is_v4() ? info.endpoint4 : info.endpoint6) = node.endpoint;
+  if (record != nullptr) {
+    info.enr = record->raw();
+    info.enr_seq = record->seq();
+  }
+  info.protocols = flag_of(p);
+  const AddOutcome outcome = table_.add_seen(info, now_.mono_ns);
+  if (outcome == AddOutcome::kUpdated || outcome == AddOutcome::kAlreadyKnown) {
+    (void)table_.update_endpoint(node.id, node.endpoint);
+  }
+  (void)recent_.insert(node.id, RecentNode{node.public_key, node.endpoint});
+}
+
+void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const Endpoint& reported,
+                     std::optional<std::uint64_t> enr_seq) noexcept {
+  (void)table_.mark_alive(id, p, now_.mono_ns);
+  if (reported.valid() && !reported.ip.is_unspecified()) {
+    (void)votes_.vote(id, reported, now_.mono_ns);
+    apply_votes();
+  }
+  const PeerEntry* e = table_.find_any(id);
+  if (enr_seq && e != nullptr && (e->enr_size == 0 || *enr_seq > e->enr_seq)) {
+    const NodeRef ref{id, e->public_key, from};
+    if (p == Protocol::kV4) {
+      v4_->request_enr(ref);
+    } else {
+      v5_->request_enr(ref);
+    }
+  }
+}
+
+void Engine::on_ping_failed(Protocol /*p*/, const NodeId& id) noexcept {
+  (void)table_.mark_failed(id, now_.mono_ns);
+}
+
+void Engine::on_record(const enr::Record& record) noexcept {
+  const UpdateOutcome o = table_.update_enr(record.node_id(), record.raw(), record.seq());
+  if (o == UpdateOutcome::kUpdated) {
+    ++counters_.enr_updates_learned;
+    if (auto ep = record.udp_endpoint_v4()) {
+      (void)table_.update_endpoint(record.node_id(), *ep);
+    }
+    if (auto ep = record.udp_endpoint_v6()) {
+      (void)table_.update_endpoint(record.node_id(), *ep);
+    }
+  }
+}
+
+void Engine::on_nodes(Protocol p, std::uint32_t slot, const NodeId& from,
+                      std::span<const PeerInfo> nodes, bool final) noexcept {
+  std::array<LookupPeer, 32> peers{};
+  std::size_t n = 0;
+  for (const PeerInfo& node : nodes) {
+    if (node.id == local_.id) {
+      continue;
+    }
+    (void)table_.add_found(node, now_.mono_ns);
+    const Endpoint& ep = node.endpoint4.valid() ? node.endpoint4 : node.endpoint6;
+    (void)recent_.insert(node.id, RecentNode{node.public_key, ep});
+    if (n < peers.size()) {
+      peers[n++] = LookupPeer{node.id, ep};
+    }
+  }
+  if (slot >= lookups_.size() || !lookups_[slot].active || lookups_[slot].protocol != p) {
+    return;
+  }
+  Lookup& l = *lookups_[slot].state;
+  const std::span<const LookupPeer> found(peers.data(), n);
+  if (final) {
+    (void)l.on_response(from, found);
+  } else {
+    l.add_candidates(found);
+  }
+  if (!lookups_[slot].stepping) {
+    step_lookup(slot);
+  }
+}
+
+void Engine::on_query_failed(Protocol p, std::uint32_t slot, const NodeId& peer) noexcept {
+  if (slot >= lookups_.size() || !lookups_[slot].active || lookups_[slot].protocol != p) {
+    return;
+  }
+  lookups_[slot].state->on_failure(peer);
+  if (!lookups_[slot].stepping) {
+    step_lookup(slot);
+  }
+}
+
+TalkHandler* Engine::talk_handler(ByteView protocol) noexcept {
+  for (auto& [name, handler] : talk_handlers_) {
+    if (equal(as_bytes(name), protocol)) {
+      return &handler;
+    }
+  }
+  return nullptr;
+}
+
+std::optional<NodeRef> Engine::resolve(const NodeId& id) const noexcept {
+  if (const PeerEntry* e = table_.find_any(id)) {
+    return NodeRef::of(*e);
+  }
+  if (const RecentNode* r = recent_.peek(id)) {
+    return NodeRef{id, r->public_key, r->endpoint};
+  }
+  return std::nullopt;
+}
+
+// ---- revalidate / lookup / prune: written once --------------------------------------------
+
+void Engine::revalidate(Protocol p) noexcept {
+  if (!enabled(p) || shut_down_) {
+    return;
+  }
+  const PeerEntry* e = table_.revalidation_candidate(now_.mono_ns, p);
+  if (e == nullptr) {
+    return;
+  }
+  const NodeRef ref = NodeRef::of(*e);
+  if (p == Protocol::kV4) {
+    (void)v4_->send_ping(ref, Discv4State::PingPurpose::kRevalidate);
+  } else {
+    (void)v5_->send_ping(ref);
+  }
+}
+
+void Engine::lookup(Protocol p, const std::optional<NodeId>& target, std::uint64_t tag) noexcept {
+  if (!enabled(p) || shut_down_) {
+    return;
+  }
+  std::uint32_t slot = kNoLookup;
+  for (std::uint32_t i = 0; i < lookups_.size(); ++i) {
+    if (!lookups_[i].active) {
+      slot = i;
+      break;
+    }
+  }
+  if (slot == kNoLookup) {
+    if (observer_ != nullptr) {
+      observer_->on_lookup_done(tag, p, target.value_or(NodeId{}), {});
+    }
+    return;
+  }
+  ActiveLookup& l = lookups_[slot];
+  l = ActiveLookup{};
+  l.protocol = p;
+  l.tag = tag;
+  l.started_ns = now_.mono_ns;
+
+  // discv4 FindNode names its target by a 64-byte public key (the id is its keccak), so a
+  // discv4 lookup needs the key: ours for a self lookup, a known node's, or a random one.
+  if (!target) {
+    rng_.fill(l.target_key);
+    l.target = p == Protocol::kV4 ? crypto::keccak256(l.target_key) : NodeId{};
+    if (p == Protocol::kV5) {
+      rng_.fill(l.target);
+    }
+  } else {
+    l.target = *target;
+    if (p == Protocol::kV4) {
+      if (*target == local_.id) {
+        l.target_key = local_.public_key;
+      } else if (auto ref = resolve(*target)) {
+        l.target_key = ref->public_key;
+      } else {
+        // No key for that id: a discv4 lookup cannot name it. Report an empty result.
+        if (observer_ != nullptr) {
+          observer_->on_lookup_done(tag, p, *target, {});
+        }
+        return;
+      }
+    }
+  }
+
+  std::array<const PeerEntry*, 16> closest{};
+  const std::size_t k = std::min<std::size_t>(config_.lookup_k, closest.size());
+  const std::size_t n = table_.closest(l.target, k, closest, flag_of(p));
+  std::array<LookupPeer, 32> seeds{};
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    seeds[count++] = LookupPeer{closest[i]->id, closest[i]->primary_endpoint()};
+  }
+  // A dry table: fall back to the bootnodes.
+  for (const NodeSeed& b : bootnodes_) {
+    if (count >= seeds.size() || count >= k) {
+      break;
+    }
+    if ((b.protocols & flag_of(p)) == 0) {
+      continue;
+    }
+    const NodeId id = crypto::node_id_of(b.public_key);
+    const Endpoint ep = b.endpoint4 ? *b.endpoint4 : endpoint_of(b.endpoint6);
+    bool dup = false;
+    for (std::size_t i = 0; i < count; ++i) {
+      dup = dup || seeds[i].id == id;
+    }
+    if (!dup && ep.valid()) {
+      seeds[count++] = LookupPeer{id, ep};
+    }
+  }
+  LookupConfig lc;
+  lc.k = config_.lookup_k;
+  lc.alpha = config_.lookup_alpha;
+  lc.request_timeout_ns = kLookupQueryTimeoutNs;
+  l.state.emplace(l.target, local_.id, std::span<const LookupPeer>(seeds.data(), count), lc);
+  l.active = true;
+  ++counters_.lookups_started;
+  step_lookup(slot);
+}
+
+void Engine::step_lookup(std::uint32_t slot) noexcept {
+  ActiveLookup& l = lookups_[slot];
+  if (!l.active) {
+    return;
+  }
+  l.stepping = true;
+  std::array<LookupPeer, 8> next{};
+  for (int round = 0; round < 8 && l.active; ++round) {
+    const std::size_t n = l.state->next(now_.mono_ns, next);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::optional<NodeRef> ref = resolve(next[i].id);
+      if (!ref) {
+        ref = NodeRef{next[i].id, {}, next[i].endpoint};
+      }
+      if (next[i].endpoint.valid()) {
+        ref->endpoint = next[i].endpoint;
+      }
+      if (l.protocol == Protocol::kV4) {
+        v4_->send_findnode(*ref, l.target_key, slot);
+      } else {
+        v5_->send_findnode(*ref, l.target, slot);
+      }
+    }
+    if (l.state->done()) {
+      finish_lookup(slot);
+      return;
+    }
+    if (n == 0) {
+      break;
+    }
+  }
+  l.stepping = false;
+}
+
+void Engine::finish_lookup(std::uint32_t slot) noexcept {
+  ActiveLookup& l = lookups_[slot];
+  std::array<LookupPeer, 32> result{};
+  const std::size_t n = l.state->result(result);
+  std::array<FoundNode, 32> found{};
+  for (std::size_t i = 0; i < n; ++i) {
+    found[i] = FoundNode{result[i].id, result[i].endpoint};
+  }
+  const std::int64_t ms = (now_.mono_ns - l.started_ns) / kMillisecond;
+  ++counters_.lookups_done;
+  counters_.lookup_duration_ms_sum += static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0));
+  std::size_t bucket = Counters::kLookupBucketsMs.size() - 1;
+  for (std::size_t i = 0; i + 1 < Counters::kLookupBucketsMs.size(); ++i) {
+    if (ms < Counters::kLookupBucketsMs[i]) {
+      bucket = i;
+      break;
+    }
+  }
+  ++counters_.lookup_duration_ms_hist[bucket];
+  l.active = false;
+  l.stepping = false;
+  if (l.protocol == Protocol::kV4) {
+    v4_->cancel_lookup(slot);
+  } else {
+    v5_->cancel_lookup(slot);
+  }
+  if (observer_ != nullptr) {
+    observer_->on_lookup_done(l.tag, l.protocol, l.target,
+                              std::span<const FoundNode>(found.data(), n));
+  }
+  l.state.reset();
+}
+
+std::size_t Engine::active_lookups() const noexcept {
+  return static_cast<std::size_t>(std::count_if(lookups_.begin(), lookups_.end(),
+                                                [](const ActiveLookup& l) { return l.active; }));
+}
+
+void Engine::prune() noexcept {
+  (void)table_.prune_stale(now_.mono_ns, config_.stale_entry_age_ns);
+  v4_->prune();
+  v5_->prune();
+}
+
+void Engine::run_deadlines() noexcept {
+  if (now_.mono_ns < next_deadline_check_ns_) {
+    return;
+  }
+  next_deadline_check_ns_ = now_.mono_ns + kDeadlineCheckNs;
+  v4_->run_deadlines();
+  v5_->run_deadlines();
+  for (std::uint32_t i = 0; i < lookups_.size(); ++i) {
+    if (lookups_[i].active && !lookups_[i].stepping &&
+        (lookups_[i].state->next_deadline() <= now_.mono_ns || lookups_[i].state->done() ||
+         lookups_[i].state->in_flight() == 0)) {
+      step_lookup(i);
+    }
+  }
+}
+
+// ---- seeds and the local record ------------------------------------------------------------
+
+void Engine::add_seed(const NodeSeed& seed) noexcept {
+  PeerInfo info;
+  info.public_key = seed.public_key;
+  info.id = crypto::node_id_of(seed.public_key);
+  if (info.id == local_.id) {
+    return;
+  }
+  info.endpoint4 = endpoint_of(seed.endpoint4);
+  info.endpoint6 = endpoint_of(seed.endpoint6);
+  if (seed.record) {
+    info.enr = seed.record->raw();
+    info.enr_seq = seed.record->seq();
+    if (auto ep = seed.record->udp_endpoint_v4(); ep && !info.endpoint4.valid()) {
+      info.endpoint4 = *ep;
+    }
+    if (auto ep = seed.record->udp_endpoint_v6(); ep && !info.endpoint6.valid()) {
+      info.endpoint6 = *ep;
+    }
+  }
+  info.protocols =
+      seed.protocols & ((config_.enable_v4 ? kFlagV4 : 0) | (config_.enable_v5 ? kFlagV5 : 0));
+  if (info.protocols == 0) {
+    return;
+  }
+  (void)table_.add_found(info, now_.mono_ns);
+  NodeSeed kept = seed;
+  if (!kept.endpoint4 && info.endpoint4.valid()) {
+    kept.endpoint4 = info.endpoint4;
+  }
+  if (!kept.endpoint6 && info.endpoint6.valid()) {
+    kept.endpoint6 = info.endpoint6;
+  }
+  kept.protocols = info.protocols;
+  bootnodes_.push_back(kept);
+  const Endpoint& ep = info.endpoint4.valid() ? info.endpoint4 : info.endpoint6;
+  (void)recent_.insert(info.id, RecentNode{info.public_key, ep});
+  if ((info.protocols & kFlagV4) != 0 && ep.valid() && tx_ != nullptr) {
+    (void)v4_->send_ping(NodeRef{info.id, info.public_key, ep}, Discv4State::PingPurpose::kBond);
+  }
+}
+
+void Engine::apply_votes() noexcept {
+  if (config_.static_ip) {
+    return;
+  }
+  bool changed = false;
+  if (auto v4 = votes_.majority(IpAddress::Family::kV4, now_.mono_ns)) {
+    if (!local_.ipv4 || *local_.ipv4 != v4->ip) {
+      local_.ipv4 = v4->ip;
+      changed = true;
+    }
+  }
+  if (auto v6 = votes_.majority(IpAddress::Family::kV6, now_.mono_ns)) {
+    if (!local_.ipv6 || *local_.ipv6 != v6->ip) {
+      local_.ipv6 = v6->ip;
+      changed = true;
+    }
+  }
+  if (changed) {
+    local_.address_source = "votes";
+    rebuild_local_record();
+  }
+}
+
+void Engine::rebuild_local_record() noexcept {
+  enr::Builder b = enr::Builder::from(local_.record);
+  b.set_seq(local_.record.seq() + 1);
+  if (local_.ipv4) {
+    b.set_ip(*local_.ipv4).set_udp(local_.udp_port);
+  }
+  if (local_.ipv6) {
+    b.set_ip(*local_.ipv6).set_udp6(local_.udp_port);
+  }
+  auto record = b.sign(local_.private_key);
+  if (!record) {
+    return;
+  }
+  local_.record = *record;
+  ++counters_.local_record_updates;
+  if (observer_ != nullptr) {
+    observer_->on_local_record_changed(local_.record);
+  }
+}
+
+// ---- DiscoveryServer: the public face --------------------------------------------------------
+
+DiscoveryServer::DiscoveryServer(ServerConfig config, const Clock& clock, crypto::RandomSource& rng,
+                                 EngineObserver* observer)
+    : engine_(std::make_unique<Engine>(std::move(config), clock, rng, observer)) {}
+DiscoveryServer::~DiscoveryServer() = default;
+
+void DiscoveryServer::handle(const InMessage& message, Transport& tx) noexcept {
+  engine_->handle(message, tx);
+}
+void DiscoveryServer::on_burst(std::span<const Datagram> burst, Transport& tx) noexcept {
+  engine_->on_burst(burst, tx);
+}
+void DiscoveryServer::on_idle(Transport& tx) noexcept {
+  engine_->on_idle(tx);
+}
+const PeerTable& DiscoveryServer::table() const noexcept {
+  return engine_->table();
+}
+const Counters& DiscoveryServer::counters() const noexcept {
+  return engine_->counters();
+}
+const enr::Record& DiscoveryServer::local_record() const noexcept {
+  return engine_->local().record;
+}
+const NodeId& DiscoveryServer::local_id() const noexcept {
+  return engine_->local().id;
+}
+const crypto::PublicKey& DiscoveryServer::local_public_key() const noexcept {
+  return engine_->local().public_key;
+}
+const IpVotes& DiscoveryServer::ip_votes() const noexcept {
+  return engine_->votes();
+}
+std::size_t DiscoveryServer::session_count() const noexcept {
+  return engine_->v5().session_count();
+}
+std::size_t DiscoveryServer::pending_challenges() const noexcept {
+  return engine_->v5().pending_challenges();
+}
+std::size_t DiscoveryServer::active_lookups() const noexcept {
+  return engine_->active_lookups();
+}
+bool DiscoveryServer::shut_down() const noexcept {
+  return engine_->shut_down();
+}
+const char* DiscoveryServer::external_address_source() const noexcept {
+  return engine_->local().address_source;
+}
+
+}  // namespace discplane::disc

@@ -1,0 +1,164 @@
+// Engine: the shared half of DiscoveryServer (private header). It owns what both protocols
+// use once: the signer, the local record, the table, IP votes, lookups, counters, the
+// clock reading of the current burst, and the TX path. revalidate(), lookup() and prune()
+// live here, written once with the protocol as a parameter; Discv4State and Discv5State
+// implement the per-protocol primitives and report back through the on_* methods.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "discplane/crypto/aes.h"
+#include "discplane/discovery/counters.h"
+#include "discplane/discovery/ip_votes.h"
+#include "discplane/discovery/lookup.h"
+#include "discplane/discovery/lru_map.h"
+#include "discplane/discovery/node_id.h"
+#include "discplane/discovery/peer_table.h"
+#include "discplane/discovery/server.h"
+#include "discplane/wire/enr.h"
+
+namespace discplane::disc {
+
+// Who to talk to: enough to address a node in either protocol.
+struct NodeRef {
+  NodeId id{};
+  crypto::PublicKey public_key{};
+  Endpoint endpoint;
+  static NodeRef of(const PeerEntry& e) { return {e.id, e.public_key, e.primary_endpoint()}; }
+};
+
+// Hash for NodeId keys. Ids are keccak outputs, but a hostile peer can pick its key, so the
+// words are mixed with a per-process secret rather than used raw.
+struct NodeIdHash {
+  std::size_t operator()(const NodeId& id) const noexcept;
+};
+
+// Our own identity and record, shared by both protocols.
+struct LocalNode {
+  crypto::PrivateKey private_key{};
+  crypto::PublicKey public_key{};
+  NodeId id{};
+  enr::Record record;
+  std::optional<IpAddress> ipv4;
+  std::optional<IpAddress> ipv6;
+  std::uint16_t udp_port = 0;
+  std::uint16_t tcp_port = 0;
+  const char* address_source = "none";
+};
+
+// One lookup in flight. `tag` comes from msg::Lookup; `slot` indexes Engine::lookups_.
+struct ActiveLookup {
+  bool active = false;
+  Protocol protocol = Protocol::kV4;
+  std::uint64_t tag = 0;
+  std::int64_t started_ns = 0;
+  NodeId target{};
+  crypto::PublicKey target_key{};  // discv4 FindNode carries a 64-byte key, not an id
+  std::optional<Lookup> state;
+  bool stepping = false;  // guards re-entry: a send may report a failure synchronously
+};
+
+class Discv4State;
+class Discv5State;
+
+class Engine {
+ public:
+  Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rng,
+         EngineObserver* observer);
+  ~Engine();
+
+  void handle(const InMessage& message, Transport& tx) noexcept;
+  void on_burst(std::span<const Datagram> burst, Transport& tx) noexcept;
+  void on_idle(Transport& tx) noexcept;
+
+  // ---- shared services for the protocol states ----
+  const ServerConfig& config() const { return config_; }
+  const Time& now() const { return now_; }
+  crypto::RandomSource& rng() { return rng_; }
+  Counters& counters() { return counters_; }
+  const Counters& counters() const { return counters_; }
+  PeerTable& table() { return table_; }
+  const PeerTable& table() const { return table_; }
+  const LocalNode& local() const { return local_; }
+  IpVotes& votes() { return votes_; }
+  const IpVotes& votes() const { return votes_; }
+  bool shut_down() const { return shut_down_; }
+  Discv5State& v5() { return *v5_; }
+  const Discv5State& v5() const { return *v5_; }
+  Discv4State& v4() { return *v4_; }
+
+  // TX: a buffer to encode into (empty when the backend is full: counted), then commit.
+  MutableByteView tx_buffer() noexcept;
+  void tx_commit(std::size_t size, const Endpoint& to) noexcept;
+
+  // ---- events from the protocol states ----
+  // A node proved itself (signed packet for v4 after bond, session for v5): into the table.
+  void on_node_seen(Protocol p, const NodeRef& node, const enr::Record* record) noexcept;
+  // A liveness check (our ping) passed; `reported` is our endpoint as the peer saw it.
+  void on_pong(Protocol p, const NodeId& id, const Endpoint& from, const Endpoint& reported,
+               std::optional<std::uint64_t> enr_seq) noexcept;
+  void on_ping_failed(Protocol p, const NodeId& id) noexcept;
+  // A find-node query answered (part of) a lookup: nodes are offered to the table and the
+  // lookup. `final` is set when the answer is complete.
+  void on_nodes(Protocol p, std::uint32_t lookup_slot, const NodeId& from,
+                std::span<const PeerInfo> nodes, bool final) noexcept;
+  void on_query_failed(Protocol p, std::uint32_t lookup_slot, const NodeId& peer) noexcept;
+  // A newer record of a peer arrived (already verified and matching the peer's id).
+  void on_record(const enr::Record& record) noexcept;
+
+  // ---- written once, protocol as a parameter ----
+  void revalidate(Protocol p) noexcept;
+  void lookup(Protocol p, const std::optional<NodeId>& target, std::uint64_t tag) noexcept;
+  void prune() noexcept;
+
+  TalkHandler* talk_handler(ByteView protocol) noexcept;
+  // A node's key and endpoint from the table or the recent-answers cache.
+  std::optional<NodeRef> resolve(const NodeId& id) const noexcept;
+  std::size_t active_lookups() const noexcept;
+
+ private:
+  void refresh_time() noexcept { now_ = clock_.now(); }
+  void dispatch_datagram(const Datagram& d) noexcept;
+  void add_seed(const NodeSeed& seed) noexcept;
+  void step_lookup(std::uint32_t slot) noexcept;
+  void finish_lookup(std::uint32_t slot) noexcept;
+  void run_deadlines() noexcept;
+  void apply_votes() noexcept;
+  void rebuild_local_record() noexcept;
+  bool enabled(Protocol p) const {
+    return p == Protocol::kV4 ? config_.enable_v4 : config_.enable_v5;
+  }
+
+  ServerConfig config_;
+  const Clock& clock_;
+  crypto::RandomSource& rng_;
+  EngineObserver* observer_;
+  Time now_{};
+  Transport* tx_ = nullptr;
+  bool shut_down_ = false;
+
+  LocalNode local_;
+  PeerTable table_;
+  IpVotes votes_;
+  Counters counters_;
+  std::vector<std::pair<std::string, TalkHandler>> talk_handlers_;
+  std::vector<ActiveLookup> lookups_;
+  std::vector<NodeSeed> bootnodes_;  // kept to re-seed lookups when the table runs dry
+  // Nodes recently learned from answers, so a lookup can reach (and discv5 can handshake
+  // with) nodes the table refused: their key and endpoint.
+  struct RecentNode {
+    crypto::PublicKey public_key{};
+    Endpoint endpoint;
+  };
+  FixedLruMap<NodeId, RecentNode, NodeIdHash> recent_;
+
+  std::unique_ptr<Discv4State> v4_;
+  std::unique_ptr<Discv5State> v5_;
+  std::int64_t next_deadline_check_ns_ = 0;
+};
+
+}  // namespace discplane::disc

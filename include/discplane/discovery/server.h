@@ -1,0 +1,201 @@
+// DiscoveryServer: discv4 and discv5 as ONE state machine around ONE PeerTable.
+//
+// One entry point, handle(InMessage), dispatches by variant: a discv4 packet, a discv5
+// packet, Revalidate{protocol}, Lookup{protocol}, Prune, Shutdown, plus the control
+// plane's seeds and TALKREQ handlers. Shared state lives here once (port, signer, local
+// record, bootnodes, table, IP votes); Discv4State and Discv5State hold only what is
+// particular to their protocol. revalidate(), lookup() and prune() are written once, with
+// the protocol as a parameter; the protocol states supply the per-protocol primitives
+// (send a ping, send a find-node query) and report back through the Engine interface.
+//
+// No DPDK, no sockets, no clock reads, no RNG calls of its own: a backend hands in
+// datagrams (DatagramSink) and takes encoded replies (Transport); time and randomness are
+// injected. Owned by one thread (the dataplane core); not thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "discplane/common/bytes.h"
+#include "discplane/common/endpoint.h"
+#include "discplane/crypto/random.h"
+#include "discplane/crypto/secp256k1.h"
+#include "discplane/discovery/counters.h"
+#include "discplane/discovery/io.h"
+#include "discplane/discovery/ip_votes.h"
+#include "discplane/discovery/lookup.h"
+#include "discplane/discovery/peer_table.h"
+#include "discplane/wire/enr.h"
+
+namespace discplane::disc {
+
+inline constexpr std::int64_t kMillisecond = 1'000'000;
+inline constexpr std::int64_t kSecond = 1'000'000'000;
+
+struct ServerConfig {
+  crypto::PrivateKey private_key{};
+  std::uint16_t udp_port = 30303;  // the port we listen on (put in our ENR and discv4 Pings)
+  std::uint16_t tcp_port = 0;      // advertised TCP port (0: none)
+  // Addresses to advertise at start (unset: learned from IP votes). With static_ip set, the
+  // configured address is kept and votes are only counted.
+  std::optional<IpAddress> ipv4;
+  std::optional<IpAddress> ipv6;
+  bool static_ip = false;
+  bool enable_v4 = true;
+  bool enable_v5 = true;
+  std::vector<std::pair<std::string, Bytes>> extra_enr_entries;  // e.g. "eth" (raw RLP values)
+
+  PeerTableConfig table;
+  IpVotesConfig votes;
+
+  // discv4
+  std::int64_t bond_lifetime_ns = 12 * 3600 * kSecond;  // endpoint proof validity (12 h)
+  std::int64_t v4_request_timeout_ns = 500 * kMillisecond;
+  std::int64_t v4_expiration_s = 20;    // expiration we stamp on our packets
+  std::uint32_t v4_max_pending = 4096;  // outstanding pings/findnodes/enr requests
+  std::uint32_t v4_max_bonds = 65536;   // endpoint proofs remembered (also off-table)
+
+  // discv5
+  std::uint32_t max_sessions = 8192;
+  std::int64_t session_idle_timeout_ns = 30 * 60 * kSecond;
+  std::int64_t v5_request_timeout_ns = 500 * kMillisecond;
+  std::int64_t handshake_timeout_ns = 1 * kSecond;
+  std::uint32_t v5_max_pending = 4096;  // outstanding requests (by request id)
+  std::uint32_t max_challenges = 4096;  // WHOAREYOU challenges awaiting a handshake
+  // WHOAREYOU limits: a token bucket per source IP and one for all (packets per second and
+  // burst). An undecryptable packet over the limit is dropped and counted.
+  std::uint32_t whoareyou_per_ip_rate = 4;
+  std::uint32_t whoareyou_per_ip_burst = 8;
+  std::uint32_t whoareyou_global_rate = 20000;
+  std::uint32_t whoareyou_global_burst = 2000;
+  std::uint32_t whoareyou_rate_limit_ips = 65536;  // IPs tracked by the per-IP limiter
+  std::uint32_t max_nodes_responses = 5;           // NODES messages accepted per request
+
+  // Lookups
+  std::uint32_t max_lookups = 16;  // concurrent lookups (both protocols)
+  std::uint32_t lookup_alpha = 3;
+  std::uint32_t lookup_k = 16;
+  std::uint32_t findnode_results = 16;  // nodes in an answer (discv4 and discv5)
+
+  // Prune
+  std::int64_t stale_entry_age_ns = 24 * 3600 * kSecond;
+};
+
+// A node handed in by the control plane (bootnode, node database, DNS list): an ENR, or an
+// enode URL's public key and endpoint.
+struct NodeSeed {
+  crypto::PublicKey public_key{};
+  std::optional<Endpoint> endpoint4;
+  std::optional<Endpoint> endpoint6;
+  std::optional<enr::Record> record;
+  std::uint8_t protocols = 0;  // kFlagV4 | kFlagV5: which protocols to contact it with
+};
+
+// A TALKREQ handler: gets (protocol, request, sender id, sender endpoint) and writes its
+// answer into `response`, returning its length (0: empty TALKRESP).
+using TalkHandler = std::function<std::size_t(ByteView request, const NodeId& from_id,
+                                              const Endpoint& from, MutableByteView response)>;
+
+// Results of a finished lookup, reported to the observer.
+struct FoundNode {
+  NodeId id{};
+  Endpoint endpoint;
+};
+
+// Callbacks for the layer above (the control plane's core-side adapter). Called on the
+// dataplane thread, synchronously; implementations must be quick and must not block.
+class EngineObserver {
+ public:
+  virtual ~EngineObserver() = default;
+  virtual void on_lookup_done(std::uint64_t tag, Protocol protocol, const NodeId& target,
+                              std::span<const FoundNode> found) noexcept = 0;
+  virtual void on_local_record_changed(const enr::Record& record) noexcept = 0;
+};
+
+// ---- The one input type ---------------------------------------------------------------------
+namespace msg {
+struct Discv4Packet {
+  ByteView payload;
+  Endpoint from;
+};
+struct Discv5Packet {
+  ByteView payload;
+  Endpoint from;
+};
+struct Revalidate {
+  Protocol protocol;
+};
+struct Lookup {
+  Protocol protocol;
+  std::optional<NodeId> target;  // unset: a random target
+  std::uint64_t tag = 0;         // echoed to EngineObserver::on_lookup_done
+};
+struct Prune {};
+struct Shutdown {};
+struct AddSeed {
+  NodeSeed seed;
+};
+struct RegisterTalkProtocol {
+  std::string protocol;
+  TalkHandler handler;
+};
+}  // namespace msg
+
+using InMessage = std::variant<msg::Discv4Packet, msg::Discv5Packet, msg::Revalidate, msg::Lookup,
+                               msg::Prune, msg::Shutdown, msg::AddSeed, msg::RegisterTalkProtocol>;
+const char* name(const InMessage& m);
+
+// What the protocol states call back into: the shared half of the engine.
+class Engine;
+class Discv4State;
+class Discv5State;
+
+class DiscoveryServer final : public DatagramSink {
+ public:
+  DiscoveryServer(ServerConfig config, const Clock& clock, crypto::RandomSource& rng,
+                  EngineObserver* observer = nullptr);
+  ~DiscoveryServer() override;
+  DiscoveryServer(const DiscoveryServer&) = delete;
+  DiscoveryServer& operator=(const DiscoveryServer&) = delete;
+
+  // The one entry point. Packets' payload views must stay valid for the call.
+  void handle(const InMessage& message, Transport& tx) noexcept;
+
+  // DatagramSink: classifies each datagram (discv4 or discv5) and handles it; then runs due
+  // deadlines (request timeouts, lookup steps).
+  void on_burst(std::span<const Datagram> burst, Transport& tx) noexcept override;
+  void on_idle(Transport& tx) noexcept override;
+
+  // Which protocol a datagram belongs to, by cheap checks first: discv4 when it is at least
+  // 98 bytes and starts with keccak256 of the rest. The keccak runs only when the discv4
+  // shape checks pass (signature v byte, type byte, RLP list prefix), so discv5 traffic and
+  // garbage never pay for it.
+  enum class Kind : std::uint8_t { kDiscv4, kDiscv5 };
+  static Kind classify(ByteView payload) noexcept;
+
+  // Read-only views for snapshots and tests.
+  const PeerTable& table() const noexcept;
+  const Counters& counters() const noexcept;
+  const enr::Record& local_record() const noexcept;
+  const NodeId& local_id() const noexcept;
+  const crypto::PublicKey& local_public_key() const noexcept;
+  const IpVotes& ip_votes() const noexcept;
+  std::size_t session_count() const noexcept;
+  std::size_t pending_challenges() const noexcept;
+  std::size_t active_lookups() const noexcept;
+  bool shut_down() const noexcept;
+  // Human description of how the external address was learned ("config", "votes", "none").
+  const char* external_address_source() const noexcept;
+
+ private:
+  std::unique_ptr<Engine> engine_;
+};
+
+}  // namespace discplane::disc
