@@ -37,7 +37,8 @@ struct RawPeer {
     p.enr_seq = enr_seq;
     return encode([&](MutableByteView out) { return v4wire::encode_ping(key, p, out); });
   }
-  Bytes pong(const FakeClock& clock, const Hash256& ping_hash, v4wire::RpcEndpoint to = {}) const {
+  Bytes pong(const FakeClock& clock, const Hash256& ping_hash,
+             v4wire::RpcEndpoint to = {IpAddress::v4(127, 0, 0, 1), 30303, 0}) const {
     v4wire::Pong p;
     p.to = to;
     p.ping_hash = ping_hash;
