@@ -1,0 +1,90 @@
+// The appliance: one dataplane core that owns the engine and its backend (kernel socket or
+// DPDK port), and one control-plane thread that runs the timers and reads the snapshots the
+// core publishes. They share only a single-producer/single-consumer command ring (control ->
+// core) and the SnapshotPublisher (core -> everyone): no locks on the dataplane.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "discplane/common/result.h"
+#include "discplane/control/config.h"
+#include "discplane/control/core_snapshot.h"
+#include "discplane/control/snapshot.h"
+#include "discplane/discovery/server.h"
+
+namespace discplane::control {
+
+// Bootnode strings (enode URLs, enr: records) to engine seeds. Errors name the entry.
+[[nodiscard]] Result<disc::NodeSeed, std::string> parse_bootnode(std::string_view text);
+
+// Real clocks (vDSO: no syscall).
+class SystemClock final : public disc::Clock {
+ public:
+  disc::Time now() const noexcept override;
+};
+
+class Appliance {
+ public:
+  // Loads or creates the node key, binds the backend, builds the engine. Errors are one
+  // clear line (the caller prints it and exits non-zero).
+  [[nodiscard]] static Result<std::unique_ptr<Appliance>, std::string> create(
+      const Config& config);
+  ~Appliance();
+  Appliance(const Appliance&) = delete;
+  Appliance& operator=(const Appliance&) = delete;
+
+  // Our identity as printed at start.
+  std::string enode_url() const;
+  std::string enr_text() const;
+  std::string node_id_hex() const;
+  Endpoint bound_endpoint() const;
+
+  // Starts the dataplane core and the control thread; seeds the bootnodes, the nodes of the
+  // node database (config.node_db.path, when set; a bad file is reported and set aside) and
+  // the first lookups. The node database is saved every prune interval and at shutdown.
+  void start();
+  // Asks both threads to stop: Shutdown goes to the core, which drains and exits, then the
+  // control thread returns. Safe from any thread (and the only thing a signal handler's
+  // flag leads to).
+  void request_stop() noexcept;
+  // Blocks until both threads have stopped.
+  void wait();
+  bool running() const noexcept;
+
+  // Sends a command to the core (from the control thread side only: the ring has one
+  // producer). Returns false when the ring is full.
+  [[nodiscard]] bool submit(disc::InMessage&& message);
+
+  // Asks the core for a lookup from any thread (the HTTP API). submit() is for the control
+  // thread only (the ring has one producer), so this goes through a small mutex-protected
+  // queue on the control plane that the control thread drains into the ring every tick; the
+  // dataplane never sees the mutex. Returns the tag that CoreSnapshot::recent_lookups will
+  // carry when the lookup is done, or nullopt when the queue is full (kMaxQueuedLookups).
+  static constexpr std::size_t kMaxQueuedLookups = 64;
+  [[nodiscard]] std::optional<std::uint64_t> request_lookup(disc::Protocol protocol,
+                                                            std::optional<NodeId> target);
+
+  // Snapshots (any thread).
+  const SnapshotPublisher<CoreSnapshot>& snapshots() const;
+
+  // Called on the control thread for each peer table change it notices between snapshots
+  // (the run command prints them). Set before start().
+  using PeerEvent = std::function<void(const PeerView& peer, bool added, const CoreSnapshot&)>;
+  void on_peer_event(PeerEvent callback);
+  // Called on the control thread every control tick (for the API, node DB, ...).
+  void on_control_tick(std::function<void()> callback);
+
+  const Config& config() const;
+
+ private:
+  struct Impl;
+  explicit Appliance(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace discplane::control
