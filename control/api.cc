@@ -1,0 +1,514 @@
+// The HTTP API: routes, query parsing and JSON rendering of snapshots. Each handler pins the
+// newest snapshot only while it renders (SnapshotPublisher::acquire), so the core never waits
+// on a slow client. cpp-httplib runs the handlers on its own worker threads.
+#include "discplane/control/api.h"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <map>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "discplane/control/metrics.h"
+#include "discplane/discovery/node_id.h"
+#include "discplane/discovery/peer_table.h"
+#include "discplane/wire/enode.h"
+#include "discplane/wire/enr.h"
+
+namespace discplane::control {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+constexpr auto kLookupPoll = std::chrono::milliseconds(20);
+
+void reply(httplib::Response& res, int status, const Json& body) {
+  res.status = status;
+  res.set_content(body.dump(2) + "\n", "application/json");
+}
+
+void reply_error(httplib::Response& res, int status, const std::string& message) {
+  reply(res, status, Json{{"error", message}});
+}
+
+std::int64_t now_mono_ns() {
+  return SystemClock().now().mono_ns;
+}
+
+Json protocols_json(std::uint8_t flags) {
+  Json list = Json::array();
+  if (flags & disc::kFlagV4) {
+    list.push_back("v4");
+  }
+  if (flags & disc::kFlagV5) {
+    list.push_back("v5");
+  }
+  return list;
+}
+
+Json endpoint_json(const Endpoint& ep) {
+  return ep.valid() ? Json(ep.to_string()) : Json();
+}
+
+// A strict decimal: digits only, no sign, no overflow.
+std::optional<std::uint64_t> parse_uint(std::string_view text) {
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<NodeId> parse_node_id(std::string_view text) {
+  Bytes raw;
+  if (text.size() != 64 || !from_hex(text, raw) || raw.size() != 32) {
+    return std::nullopt;
+  }
+  return to_array<32>(raw);
+}
+
+double age_seconds(std::int64_t now_ns, std::int64_t then_ns) {
+  return then_ns == 0 ? 0.0 : static_cast<double>(now_ns - then_ns) / 1e9;
+}
+
+Json peer_json(const PeerView& p, const CoreSnapshot& s, std::int64_t now_ns) {
+  Json j{{"id", to_hex(p.id)},
+         {"public_key", to_hex(p.public_key)},
+         {"protocols", protocols_json(p.protocols)},
+         {"endpoint", endpoint_json(p.endpoint4.valid() ? p.endpoint4 : p.endpoint6)},
+         {"endpoint4", endpoint_json(p.endpoint4)},
+         {"endpoint6", endpoint_json(p.endpoint6)},
+         {"distance", p.distance},
+         {"enr_seq", p.enr_seq},
+         {"live", p.live()}};
+  j["enr"] = Json();
+  if (!p.enr.empty()) {
+    if (auto record = enr::decode_unverified(p.enr)) {  // verified when it entered the table
+      j["enr"] = enr::to_text(*record);
+    }
+  }
+  // Monotonic times shown as wall-clock seconds and as ages, via the snapshot's pair of clocks.
+  auto unix_of = [&](std::int64_t mono_ns) -> Json {
+    if (mono_ns == 0) {
+      return Json();
+    }
+    return s.taken_unix_s - (s.taken_mono_ns - mono_ns) / 1'000'000'000;
+  };
+  j["added"] = unix_of(p.added_ns);
+  j["last_seen"] = unix_of(p.last_seen_ns);
+  j["last_seen_age_s"] = p.last_seen_ns == 0 ? Json() : Json(age_seconds(now_ns, p.last_seen_ns));
+  j["bonded"] = unix_of(p.bond_ns);
+  j["checks_passed"] = p.checks_passed;
+  j["checks_failed"] = p.checks_failed;
+  return j;
+}
+
+Json snapshot_json(const CoreSnapshot& s, std::int64_t now_ns) {
+  return Json{{"sequence", s.sequence},
+              {"taken_at", s.taken_unix_s},
+              {"age_s", age_seconds(now_ns, s.taken_mono_ns)}};
+}
+
+}  // namespace
+
+struct ApiServer::Impl {
+  Appliance& appliance;
+  Options options;
+  httplib::Server server;
+  Endpoint bound;
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> finished{false};  // the accept loop has returned
+
+  Impl(Appliance& a, Options o) : appliance(a), options(o) {}
+
+  void routes() {
+    server.Get("/v1/node", [this](const httplib::Request&, httplib::Response& res) { node(res); });
+    server.Get("/v1/peers",
+               [this](const httplib::Request& req, httplib::Response& res) { peers(req, res); });
+    server.Get(R"(/v1/peers/([^/]*))",
+               [this](const httplib::Request& req, httplib::Response& res) { peer(req, res); });
+    server.Get("/v1/buckets",
+               [this](const httplib::Request&, httplib::Response& res) { buckets(res); });
+    server.Get("/v1/health",
+               [this](const httplib::Request&, httplib::Response& res) { health(res); });
+    server.Post("/v1/lookup",
+                [this](const httplib::Request& req, httplib::Response& res) { lookup(req, res); });
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      auto pinned = appliance.snapshots().acquire();
+      res.set_content(render_metrics(pinned.get(), now_mono_ns()),
+                      std::string(kPrometheusContentType));
+    });
+    // Unknown paths and wrong methods: httplib sets the status; we give the body its shape.
+    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (res.body.empty()) {
+        std::string message = "HTTP error " + std::to_string(res.status);
+        if (res.status == 404) {
+          message = "no such endpoint: " + req.path;
+        } else if (res.status == 405) {
+          message = "method not allowed on " + req.path;
+        } else if (res.status == 400) {
+          message = "bad request";
+        }
+        reply_error(res, res.status, message);
+      }
+    });
+    server.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr e) {
+          std::string what = "internal error";
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            what += std::string(": ") + ex.what();
+          } catch (...) {
+          }
+          reply_error(res, 500, what);
+        });
+  }
+
+  // ---- GET /v1/node ----
+  void node(httplib::Response& res) {
+    const std::int64_t now = now_mono_ns();
+    auto pinned = appliance.snapshots().acquire();
+    const CoreSnapshot& s = pinned.get();
+    auto record = enr::decode(s.local_enr);
+    if (!record) {
+      reply_error(res, 503, "no local record published yet");
+      return;
+    }
+    Json j;
+    j["node_id"] = to_hex(s.local_id);
+    j["public_key"] = to_hex(record->public_key());
+    j["enr"] = enr::to_text(*record);
+    j["seq"] = s.local_seq;
+    if (auto url = enode::from_record(*record)) {
+      j["enode"] = *url;
+    } else {  // no announced address yet: the key with the bound endpoint, as at start
+      enode::Url u;
+      u.public_key = record->public_key();
+      u.ip = appliance.bound_endpoint().ip;
+      u.tcp_port = u.udp_port = appliance.bound_endpoint().port;
+      j["enode"] = enode::to_string(u);
+    }
+    Json external{{"ip", Json()}, {"ip6", Json()}, {"udp", Json()}, {"udp6", Json()}};
+    if (auto ip = record->ip()) {
+      external["ip"] = ip->to_string();
+    }
+    if (auto ip = record->ip6()) {
+      external["ip6"] = ip->to_string();
+    }
+    if (auto port = record->udp()) {
+      external["udp"] = *port;
+    }
+    if (auto port = record->udp6()) {
+      external["udp6"] = *port;
+    }
+    external["source"] = s.external_address_source;
+    j["external_address"] = external;
+    j["listen"] = appliance.bound_endpoint().to_string();
+    Json protocols = Json::array();
+    for (Protocol p : appliance.config().protocols) {
+      protocols.push_back(std::string(to_string(p)));
+    }
+    j["protocols"] = protocols;
+    j["mode"] = std::string(to_string(appliance.config().mode));
+    j["backend"] = std::string(to_string(appliance.config().dataplane.backend));
+    j["snapshot"] = snapshot_json(s, now);
+    reply(res, 200, j);
+  }
+
+  // ---- GET /v1/peers ----
+  void peers(const httplib::Request& req, httplib::Response& res) {
+    std::uint8_t want_flags = 0;
+    std::optional<int> distance;
+    std::optional<std::uint64_t> limit;
+    std::optional<bool> live;
+    if (req.has_param("protocol")) {
+      const std::string p = req.get_param_value("protocol");
+      if (p == "v4" || p == "discv4") {
+        want_flags = disc::kFlagV4;
+      } else if (p == "v5" || p == "discv5") {
+        want_flags = disc::kFlagV5;
+      } else {
+        reply_error(res, 400, "protocol must be v4 or v5");
+        return;
+      }
+    }
+    if (req.has_param("distance")) {
+      auto d = parse_uint(req.get_param_value("distance"));
+      if (!d || *d > static_cast<std::uint64_t>(disc::kMaxLogDistance)) {
+        reply_error(res, 400, "distance must be an integer 0..256");
+        return;
+      }
+      distance = static_cast<int>(*d);
+    }
+    if (req.has_param("limit")) {
+      limit = parse_uint(req.get_param_value("limit"));
+      if (!limit) {
+        reply_error(res, 400, "limit must be a non-negative integer");
+        return;
+      }
+    }
+    if (req.has_param("live")) {
+      const std::string v = req.get_param_value("live");
+      if (v == "true" || v == "1") {
+        live = true;
+      } else if (v == "false" || v == "0") {
+        live = false;
+      } else {
+        reply_error(res, 400, "live must be true or false");
+        return;
+      }
+    }
+    const std::int64_t now = now_mono_ns();
+    auto pinned = appliance.snapshots().acquire();
+    const CoreSnapshot& s = pinned.get();
+    std::vector<const PeerView*> selected;
+    for (const PeerView& p : s.peers) {
+      if ((want_flags != 0 && (p.protocols & want_flags) == 0) ||
+          (distance && p.distance != *distance) || (live && p.live() != *live)) {
+        continue;
+      }
+      selected.push_back(&p);
+    }
+    std::sort(selected.begin(), selected.end(), [](const PeerView* a, const PeerView* b) {
+      return a->distance != b->distance ? a->distance < b->distance : a->id < b->id;
+    });
+    const std::size_t matched = selected.size();
+    if (limit && selected.size() > *limit) {
+      selected.resize(static_cast<std::size_t>(*limit));
+    }
+    Json list = Json::array();
+    for (const PeerView* p : selected) {
+      list.push_back(peer_json(*p, s, now));
+    }
+    reply(res, 200,
+          Json{{"total", s.peers.size()},
+               {"matched", matched},
+               {"count", list.size()},
+               {"peers", std::move(list)},
+               {"snapshot", snapshot_json(s, now)}});
+  }
+
+  // ---- GET /v1/peers/{id} ----
+  void peer(const httplib::Request& req, httplib::Response& res) {
+    const std::string text = req.matches[1];
+    auto id = parse_node_id(text);
+    if (!id) {
+      reply_error(res, 400, "node id must be 64 hex digits");
+      return;
+    }
+    const std::int64_t now = now_mono_ns();
+    auto pinned = appliance.snapshots().acquire();
+    const CoreSnapshot& s = pinned.get();
+    for (const PeerView& p : s.peers) {
+      if (p.id == *id) {
+        reply(res, 200, peer_json(p, s, now));
+        return;
+      }
+    }
+    reply_error(res, 404, "node " + to_hex(*id) + " is not in the table");
+  }
+
+  // ---- GET /v1/buckets ----
+  void buckets(httplib::Response& res) {
+    struct Fill {
+      std::size_t count = 0, v4 = 0, v5 = 0, live = 0;
+    };
+    const std::int64_t now = now_mono_ns();
+    auto pinned = appliance.snapshots().acquire();
+    const CoreSnapshot& s = pinned.get();
+    std::map<int, Fill> fill;
+    for (const PeerView& p : s.peers) {
+      Fill& f = fill[p.distance];
+      ++f.count;
+      f.v4 += (p.protocols & disc::kFlagV4) != 0;
+      f.v5 += (p.protocols & disc::kFlagV5) != 0;
+      f.live += p.live();
+    }
+    Json list = Json::array();
+    for (const auto& [d, f] : fill) {
+      list.push_back(
+          Json{{"distance", d}, {"count", f.count}, {"v4", f.v4}, {"v5", f.v5}, {"live", f.live}});
+    }
+    reply(res, 200,
+          Json{{"total", s.peers.size()},
+               {"replacements", s.replacements},
+               {"buckets", std::move(list)},
+               {"snapshot", snapshot_json(s, now)}});
+  }
+
+  // ---- GET /v1/health ----
+  void health(httplib::Response& res) {
+    const std::int64_t now = now_mono_ns();
+    auto pinned = appliance.snapshots().acquire();
+    const CoreSnapshot& s = pinned.get();
+    const std::int64_t stale_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(options.stale_after).count();
+    const bool stale = s.sequence == 0 || now - s.taken_mono_ns > stale_ns;
+    const bool ok = !stale && !s.shut_down;
+    Json j{{"ok", ok},
+           {"snapshot_age_s", age_seconds(now, s.taken_mono_ns)},
+           {"snapshot_sequence", s.sequence},
+           {"stale", stale},
+           {"shut_down", s.shut_down},
+           {"peers", s.peers.size()},
+           {"sessions", s.sessions}};
+    if (!ok) {
+      j["error"] = s.shut_down ? "the core has shut down" : "the snapshot is stale";
+    }
+    reply(res, ok ? 200 : 503, j);
+  }
+
+  // ---- POST /v1/lookup ----
+  void lookup(const httplib::Request& req, httplib::Response& res) {
+    Json body = Json::object();
+    if (!req.body.empty()) {
+      body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      if (body.is_discarded() || !body.is_object()) {
+        reply_error(res, 400, "body must be a JSON object");
+        return;
+      }
+    }
+    const Config& config = appliance.config();
+    Protocol protocol = config.runs(Protocol::kDiscv5) ? Protocol::kDiscv5 : Protocol::kDiscv4;
+    if (body.contains("protocol")) {
+      const Json& p = body["protocol"];
+      if (p == "v4" || p == "discv4") {
+        protocol = Protocol::kDiscv4;
+      } else if (p == "v5" || p == "discv5") {
+        protocol = Protocol::kDiscv5;
+      } else {
+        reply_error(res, 400, "protocol must be \"v4\" or \"v5\"");
+        return;
+      }
+    }
+    if (!config.runs(protocol)) {
+      reply_error(res, 400, std::string(to_string(protocol)) + " is not enabled");
+      return;
+    }
+    std::optional<NodeId> target;
+    if (body.contains("target") && !body["target"].is_null()) {
+      if (body["target"].is_string()) {
+        target = parse_node_id(body["target"].get<std::string>());
+      }
+      if (!target) {
+        reply_error(res, 400, "target must be 64 hex digits");
+        return;
+      }
+    }
+    if (!appliance.running()) {
+      reply_error(res, 503, "the appliance is not running");
+      return;
+    }
+    const disc::Protocol engine_protocol =
+        protocol == Protocol::kDiscv4 ? disc::Protocol::kV4 : disc::Protocol::kV5;
+    const auto started = std::chrono::steady_clock::now();
+    const auto tag = appliance.request_lookup(engine_protocol, target);
+    if (!tag) {
+      reply_error(res, 503, "too many lookups queued");
+      return;
+    }
+    const auto deadline = started + options.lookup_timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (stopping.load()) {
+        reply_error(res, 503, "the API is stopping");
+        return;
+      }
+      {
+        auto pinned = appliance.snapshots().acquire();
+        const CoreSnapshot& s = pinned.get();
+        for (const LookupOutcome& o : s.recent_lookups) {
+          if (o.tag == *tag) {
+            Json found = Json::array();
+            for (const auto& [id, ep] : o.found) {
+              found.push_back(Json{{"id", to_hex(id)},
+                                   {"endpoint", endpoint_json(ep)},
+                                   {"distance", disc::log_distance(o.target, id)}});
+            }
+            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - started)
+                                .count();
+            reply(res, 200,
+                  Json{{"tag", o.tag},
+                       {"protocol", disc::name(o.protocol)},
+                       {"target", to_hex(o.target)},
+                       {"count", found.size()},
+                       {"found", std::move(found)},
+                       {"elapsed_ms", ms}});
+            return;
+          }
+        }
+        if (s.shut_down) {
+          reply_error(res, 503, "the core has shut down");
+          return;
+        }
+      }
+      std::this_thread::sleep_for(kLookupPoll);
+    }
+    reply_error(res, 504,
+                "lookup " + std::to_string(*tag) + " gave no result within " +
+                    std::to_string(options.lookup_timeout.count()) + " ms");
+  }
+};
+
+Result<std::unique_ptr<ApiServer>, std::string> ApiServer::start(Appliance& appliance,
+                                                                 const Endpoint& listen) {
+  return start(appliance, listen, Options{});
+}
+
+Result<std::unique_ptr<ApiServer>, std::string> ApiServer::start(Appliance& appliance,
+                                                                 const Endpoint& listen,
+                                                                 Options options) {
+  auto impl = std::make_unique<Impl>(appliance, options);
+  impl->routes();
+  const std::string host = listen.ip.to_string();
+  int port = listen.port;
+  if (port == 0) {
+    port = impl->server.bind_to_any_port(host);
+    if (port <= 0) {
+      return tl::unexpected<std::string>("cannot bind the API on " + host + " (any port)");
+    }
+  } else if (!impl->server.bind_to_port(host, port)) {
+    return tl::unexpected<std::string>("cannot bind the API on " + listen.to_string());
+  }
+  impl->bound = Endpoint{listen.ip, static_cast<std::uint16_t>(port)};
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] {
+    raw->server.listen_after_bind();
+    raw->finished.store(true);
+  });
+  // stop() is a no-op until the accept loop runs, so wait for it (bounded) before returning.
+  for (int i = 0; i < 500 && !impl->server.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
+}
+
+ApiServer::ApiServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ApiServer::~ApiServer() {
+  stop();
+}
+
+void ApiServer::stop() {
+  impl_->stopping.store(true);
+  // Repeated because httplib's stop() does nothing while the accept loop is still starting.
+  while (impl_->thread.joinable() && !impl_->finished.load()) {
+    impl_->server.stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (impl_->thread.joinable()) {
+    impl_->thread.join();
+  }
+}
+
+Endpoint ApiServer::endpoint() const {
+  return impl_->bound;
+}
+
+}  // namespace discplane::control

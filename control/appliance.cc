@@ -1,0 +1,584 @@
+// The appliance: wires config, node key, backend (socket or DPDK), engine, command ring and
+// snapshot publication into two threads. The dataplane core runs the backend's poll loop;
+// between bursts (in the sink's on_idle/on_burst tail) it drains the command ring and
+// publishes snapshots. The control thread turns timers into commands and watches snapshots.
+#include "discplane/control/appliance.h"
+
+// GCC 12 reports a false -Wmaybe-uninitialized when a std::variant holding a std::string
+// alternative (disc::InMessage) is moved through the command ring; the variant is always
+// constructed. Silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <time.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "discplane/control/node_db.h"
+#include "discplane/control/node_key.h"
+#include "discplane/control/spsc_ring.h"
+#include "discplane/crypto/random.h"
+#include "discplane/discovery/node_id.h"
+#include "discplane/discovery/peer_table.h"
+#include "discplane/net/dpdk_port.h"
+#include "discplane/net/socket_port.h"
+#include "discplane/wire/enode.h"
+#include "discplane/wire/enr.h"
+
+namespace discplane::control {
+
+namespace {
+
+std::int64_t ns_of(Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
+
+constexpr std::size_t kCommandRing = 4096;
+constexpr std::size_t kCommandsPerPass = 64;  // bounded work per loop pass
+constexpr std::size_t kRecentLookups = 16;
+// Revalidate ticks: each tick checks one due entry of the protocol.
+constexpr auto kRevalidateTick = std::chrono::milliseconds(100);
+
+}  // namespace
+
+disc::Time SystemClock::now() const noexcept {
+  timespec mono{};
+  timespec real{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  clock_gettime(CLOCK_REALTIME, &real);
+  return {static_cast<std::int64_t>(mono.tv_sec) * 1'000'000'000 + mono.tv_nsec,
+          static_cast<std::int64_t>(real.tv_sec)};
+}
+
+Result<disc::NodeSeed, std::string> parse_bootnode(std::string_view text) {
+  disc::NodeSeed seed;
+  if (text.starts_with("enode://")) {
+    auto url = enode::parse(text);
+    if (!url) {
+      return fail(std::string("bad enode URL (") + std::string(enode::to_string(url.error())) +
+                  "): " + std::string(text));
+    }
+    seed.public_key = url->public_key;
+    const Endpoint ep = url->udp_endpoint();
+    (ep.ip.is_v4() ? seed.endpoint4 : seed.endpoint6) = ep;
+    // An enode URL is what discv4 deployments publish; discv5 bootnodes come as ENRs.
+    seed.protocols = disc::kFlagV4;
+    return seed;
+  }
+  if (text.starts_with("enr:")) {
+    auto record = enr::parse_text(text);
+    if (!record) {
+      return fail(std::string("bad ENR (") + std::string(enr::to_string(record.error())) +
+                  "): " + std::string(text.substr(0, 60)));
+    }
+    seed.public_key = record->public_key();
+    seed.endpoint4 = record->udp_endpoint_v4();
+    seed.endpoint6 = record->udp_endpoint_v6();
+    if (!seed.endpoint4 && !seed.endpoint6) {
+      return fail("ENR bootnode has no UDP endpoint: " + std::string(text.substr(0, 60)));
+    }
+    seed.record = *record;
+    seed.protocols = disc::kFlagV5 | disc::kFlagV4;
+    return seed;
+  }
+  return fail("bootnode is neither enode:// nor enr: " + std::string(text));
+}
+
+// ---- the core side ---------------------------------------------------------------------------
+
+struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
+  Config config;
+  crypto::PrivateKey key{};
+  SystemClock clock;
+  crypto::BulkRandom rng;
+  std::unique_ptr<disc::DiscoveryServer> server;
+  std::unique_ptr<net::SocketPort> socket;
+  std::unique_ptr<net::DpdkPort> dpdk;
+  Endpoint bound;
+
+  SpscRing<disc::InMessage> commands{kCommandRing};
+  SnapshotPublisher<CoreSnapshot> snapshots;
+  std::vector<LookupOutcome> recent_lookups;  // core side, bounded
+
+  std::atomic<bool> stop_requested{false};  // anyone -> control thread
+  std::atomic<bool> core_stop{false};       // control thread -> backend loop
+  std::atomic<bool> core_finished{false};
+  std::atomic<bool> running{false};
+  std::thread core_thread;
+  std::thread control_thread;
+  std::int64_t next_snapshot_ns = 0;
+  std::uint64_t snapshot_seq = 0;
+  std::uint64_t busy_cycles = 0;
+
+  PeerEvent peer_event;
+  std::function<void()> control_tick;
+
+  // Lookups asked for by other threads (the API), drained into the ring by the control
+  // thread: the ring has a single producer. Control plane only; the core never locks.
+  std::mutex lookup_queue_mutex;
+  std::deque<disc::msg::Lookup> lookup_queue;
+  std::atomic<std::uint64_t> next_lookup_tag{1};  // 0 is the timers' tag
+
+  void drain_lookup_queue() {
+    std::lock_guard<std::mutex> lock(lookup_queue_mutex);
+    while (!lookup_queue.empty() && commands.try_push(lookup_queue.front())) {
+      lookup_queue.pop_front();
+    }
+  }
+
+  void save_node_db() {
+    if (config.node_db.path.empty()) {
+      return;
+    }
+    NodeDb db;
+    {
+      auto pinned = snapshots.acquire();  // copy out, then write without holding the slot
+      if (pinned->peers.empty()) {
+        return;
+      }
+      db = node_db_of(pinned.get());
+    }
+    if (auto saved = control::save_node_db(config.node_db.path, db); !saved) {
+      std::fprintf(stderr, "discplane: node database: %s\n", saved.error().to_string().c_str());
+    }
+  }
+
+  // ---- DatagramSink: the engine plus the between-bursts work ----
+  void on_burst(std::span<const disc::Datagram> burst, disc::Transport& tx) noexcept override {
+    const std::uint64_t start = __rdtsc();
+    server->on_burst(burst, tx);
+    busy_cycles += __rdtsc() - start;
+    between_bursts(tx);
+  }
+  void on_idle(disc::Transport& tx) noexcept override {
+    server->on_idle(tx);
+    between_bursts(tx);
+  }
+
+  void between_bursts(disc::Transport& tx) noexcept {
+    disc::InMessage m;
+    for (std::size_t i = 0; i < kCommandsPerPass && commands.try_pop(m); ++i) {
+      server->handle(m, tx);
+      if (std::holds_alternative<disc::msg::Shutdown>(m)) {
+        publish();
+        core_stop.store(true, std::memory_order_release);
+        return;
+      }
+    }
+    const std::int64_t now = clock.now().mono_ns;
+    if (now >= next_snapshot_ns) {
+      next_snapshot_ns = now + ns_of(config.timers.snapshot_interval);
+      publish();
+    }
+  }
+
+  // ---- EngineObserver (core thread) ----
+  void on_lookup_done(std::uint64_t tag, disc::Protocol protocol, const NodeId& target,
+                      std::span<const disc::FoundNode> found) noexcept override {
+    if (recent_lookups.size() >= kRecentLookups) {
+      recent_lookups.erase(recent_lookups.begin());
+    }
+    LookupOutcome o;
+    o.tag = tag;
+    o.protocol = protocol;
+    o.target = target;
+    for (const auto& f : found) {
+      o.found.emplace_back(f.id, f.endpoint);
+    }
+    recent_lookups.push_back(std::move(o));
+  }
+  void on_local_record_changed(const enr::Record&) noexcept override {}
+
+  void publish() noexcept {
+    const disc::Time now = clock.now();
+    snapshots.publish([&](CoreSnapshot& s) {
+      s.sequence = ++snapshot_seq;
+      s.taken_mono_ns = now.mono_ns;
+      s.taken_unix_s = now.unix_s;
+      s.peers.clear();
+      const disc::PeerTable& table = server->table();
+      table.for_each([&](const disc::PeerEntry& e) {
+        PeerView v;
+        v.id = e.id;
+        v.public_key = e.public_key;
+        v.endpoint4 = e.endpoint4;
+        v.endpoint6 = e.endpoint6;
+        v.enr_seq = e.enr_seq;
+        v.enr.assign(e.enr_bytes().begin(), e.enr_bytes().end());
+        v.protocols = e.protocols;
+        v.distance = disc::log_distance(table.self(), e.id);
+        v.added_ns = e.added_ns;
+        v.last_seen_ns = e.last_seen_ns;
+        v.bond_ns = e.bond_ns;
+        v.checks_passed = e.checks_passed;
+        v.checks_failed = e.checks_failed;
+        s.peers.push_back(std::move(v));
+      });
+      s.replacements = table.replacements_size();
+      s.counters = server->counters();
+      s.sessions = server->session_count();
+      s.pending_challenges = server->pending_challenges();
+      s.active_lookups = server->active_lookups();
+      s.ip_votes_v4 = server->ip_votes().count(IpAddress::Family::kV4, now.mono_ns);
+      s.ip_votes_v6 = server->ip_votes().count(IpAddress::Family::kV6, now.mono_ns);
+      s.local_id = server->local_id();
+      const ByteView raw = server->local_record().raw();
+      s.local_enr.assign(raw.begin(), raw.end());
+      s.local_seq = server->local_record().seq();
+      s.external_address_source = server->external_address_source();
+      s.recent_lookups = recent_lookups;
+      s.shut_down = server->shut_down();
+      fill_loop_stats(s.loop);
+    });
+  }
+
+  void fill_loop_stats(LoopStats& l) const {
+    l.busy_cycles = busy_cycles;
+    l.drops.clear();
+    if (socket) {
+      const auto& c = socket->counters();
+      l.rx_packets = c.rx;
+      l.tx_packets = c.tx;
+      l.bursts = c.bursts;
+      l.empty_polls = c.idle;
+      l.drops.emplace_back("tx_dropped", c.tx_dropped);
+      l.drops.emplace_back("rx_oversize", c.rx_oversize);
+      l.drops.emplace_back("errors", c.errors);
+    } else if (dpdk) {
+      const auto& c = dpdk->counters();
+      l.rx_packets = c.rx_packets;
+      l.tx_packets = c.tx_packets;
+      l.bursts = c.bursts;
+      l.empty_polls = c.empty_polls;
+      for (std::size_t i = 0; i < net::kParseResultCount; ++i) {
+        const auto r = static_cast<net::ParseResult>(i);
+        if (r >= net::ParseResult::kFirstDrop) {
+          l.drops.emplace_back(std::string(net::to_string(r)), c.frames[i]);
+        }
+      }
+      l.drops.emplace_back("tx_refused", c.tx_refused);
+      l.drops.emplace_back("tx_no_mbuf", c.tx_no_mbuf);
+      l.drops.emplace_back("pending_dropped", c.pending_dropped);
+    }
+  }
+
+  void run_core() {
+    if (socket) {
+      socket->run(*this, core_stop, std::chrono::milliseconds(1));
+    } else {
+      dpdk->run(*this, core_stop, {});
+    }
+    core_finished.store(true, std::memory_order_release);
+  }
+
+  // ---- the control thread ----
+  void run_control() {
+    using Clock = std::chrono::steady_clock;
+    const auto now0 = Clock::now();
+    struct Timer {
+      Clock::time_point next;
+      Clock::duration every;
+    };
+    const bool v4 = config.runs(Protocol::kDiscv4);
+    const bool v5 = config.runs(Protocol::kDiscv5);
+    const bool random_lookups = config.mode != Mode::kBootnode;
+    Timer reval{now0 + kRevalidateTick, kRevalidateTick};
+    Timer look4{now0 + config.timers.lookup_interval.discv4, config.timers.lookup_interval.discv4};
+    Timer look5{now0 + config.timers.lookup_interval.discv5, config.timers.lookup_interval.discv5};
+    Timer prune{now0 + config.timers.prune_interval, config.timers.prune_interval};
+    std::uint64_t lookups_v4 = 0;
+    std::uint64_t lookups_v5 = 0;
+    std::map<NodeId, PeerView> known;
+    std::uint64_t seen_sequence = 0;
+    // Self lookups again shortly after start: the first ones run before bonds exist.
+    bool early_lookup_done = false;
+    const auto early_lookup_at = now0 + std::chrono::seconds(2);
+
+    while (!stop_requested.load(std::memory_order_acquire)) {
+      const auto now = Clock::now();
+      auto due = [&](Timer& t) {
+        if (now < t.next) {
+          return false;
+        }
+        t.next = now + t.every;
+        return true;
+      };
+      if (due(reval)) {
+        if (v4) {
+          (void)commands.try_push(disc::msg::Revalidate{disc::Protocol::kV4});
+        }
+        if (v5) {
+          (void)commands.try_push(disc::msg::Revalidate{disc::Protocol::kV5});
+        }
+      }
+      if (!early_lookup_done && now >= early_lookup_at) {
+        early_lookup_done = true;
+        push_self_lookups(v4, v5);
+      }
+      // Lookups alternate between our own id (keeps our neighbourhood full: a node whose
+      // start-up lookups failed would otherwise never learn its closest peers) and a random
+      // target (spreads the table over all buckets). A bootnode does only the light self
+      // lookups.
+      if (v4 && due(look4)) {
+        push_lookup(disc::Protocol::kV4, random_lookups && (++lookups_v4 % 2) == 0);
+      }
+      if (v5 && due(look5)) {
+        push_lookup(disc::Protocol::kV5, random_lookups && (++lookups_v5 % 2) == 0);
+      }
+      if (due(prune)) {
+        (void)commands.try_push(disc::msg::Prune{});
+        save_node_db();
+      }
+      drain_lookup_queue();
+      watch_peers(known, seen_sequence);
+      if (control_tick) {
+        control_tick();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+
+    // Shutdown: the core handles it, publishes a last snapshot and leaves its loop.
+    (void)commands.try_push(disc::msg::Shutdown{});
+    const auto deadline = Clock::now() + std::chrono::milliseconds(500);
+    while (!core_finished.load(std::memory_order_acquire) && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    core_stop.store(true, std::memory_order_release);  // in case the ring was full
+    // The core's last snapshot goes to the node database.
+    save_node_db();
+  }
+
+  void push_lookup(disc::Protocol p, bool random) {
+    std::optional<NodeId> target;
+    if (!random) {
+      target = server->local_id();  // immutable after construction
+    }
+    (void)commands.try_push(disc::msg::Lookup{p, target, 0});
+  }
+
+  void push_self_lookups(bool v4, bool v5) {
+    const NodeId self = server->local_id();  // immutable after construction
+    if (v4) {
+      (void)commands.try_push(disc::msg::Lookup{disc::Protocol::kV4, self, 0});
+    }
+    if (v5) {
+      (void)commands.try_push(disc::msg::Lookup{disc::Protocol::kV5, self, 0});
+    }
+  }
+
+  void watch_peers(std::map<NodeId, PeerView>& known, std::uint64_t& seen_sequence) {
+    if (!peer_event) {
+      return;
+    }
+    auto pinned = snapshots.acquire();
+    const CoreSnapshot& s = pinned.get();
+    if (s.sequence == seen_sequence) {
+      return;
+    }
+    seen_sequence = s.sequence;
+    std::map<NodeId, const PeerView*> now;
+    for (const auto& p : s.peers) {
+      now.emplace(p.id, &p);
+    }
+    for (auto it = known.begin(); it != known.end();) {
+      if (now.count(it->first) == 0) {
+        peer_event(it->second, false, s);
+        it = known.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& [id, p] : now) {
+      auto it = known.find(id);
+      if (it == known.end()) {
+        known.emplace(id, *p);
+        peer_event(*p, true, s);
+      } else if (it->second.protocols != p->protocols) {
+        it->second = *p;
+        peer_event(*p, true, s);
+      }
+    }
+  }
+};
+
+Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& config) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+
+  auto key = load_or_create_key(config.identity.key_file);
+  if (!key) {
+    return fail(key.error().to_string());
+  }
+  impl->key = key->key;
+  if (key->warning) {
+    std::fprintf(stderr, "discplane: warning: %s\n", key->warning->c_str());
+  }
+
+  disc::ServerConfig sc;
+  sc.private_key = key->key;
+  sc.enable_v4 = config.runs(Protocol::kDiscv4);
+  sc.enable_v5 = config.runs(Protocol::kDiscv5);
+  sc.table.bucket_size = config.table.bucket_size;
+  sc.table.replacements = config.table.replacements;
+  sc.table.ip4_bucket_limit = sc.table.ip6_bucket_limit = config.table.bucket_ip_limit;
+  sc.table.ip4_table_limit = sc.table.ip6_table_limit = config.table.table_ip_limit;
+  sc.table.revalidation_interval_ns = ns_of(config.timers.revalidate_interval.discv4);
+  sc.bond_lifetime_ns = ns_of(config.discv4.bond_lifetime);
+  sc.v4_request_timeout_ns = ns_of(config.discv4.request_timeout);
+  sc.max_sessions = config.discv5.max_sessions;
+  sc.session_idle_timeout_ns = ns_of(config.discv5.session_idle_timeout);
+  sc.whoareyou_per_ip_rate = config.discv5.whoareyou_rate_per_ip;
+  sc.whoareyou_per_ip_burst = config.discv5.whoareyou_rate_per_ip * 2;
+  sc.whoareyou_global_rate = config.discv5.whoareyou_rate_global;
+  sc.whoareyou_global_burst = std::max<std::uint32_t>(1, config.discv5.whoareyou_rate_global / 10);
+  sc.v5_request_timeout_ns = ns_of(config.discv5.request_timeout);
+
+  // The address we announce: configured external address, else the listen address when it
+  // is a concrete one, else learned from votes.
+  std::optional<IpAddress> announce = config.network.external_ip;
+  if (config.dataplane.backend == Backend::kSocket) {
+    auto port = net::SocketPort::create(config.network.listen);
+    if (!port) {
+      return fail("cannot bind UDP " + config.network.listen.to_string() + ": " +
+                  net::to_string(port.error()));
+    }
+    impl->bound = (*port)->local_endpoint();
+    impl->socket = std::move(*port);
+    if (!announce && !config.network.listen.ip.is_unspecified()) {
+      announce = config.network.listen.ip;
+    }
+  } else {
+    const Config::Dpdk& d = config.dataplane.dpdk;
+    net::DpdkConfig dc;
+    dc.eal_args.assign(1, "discplane");
+    dc.eal_args.insert(dc.eal_args.end(), d.eal_args.begin(), d.eal_args.end());
+    dc.port_id = d.port;
+    dc.mempool_size = d.mempool_size;
+    dc.rx_ring_size = static_cast<std::uint16_t>(d.rx_queue_size);
+    dc.tx_ring_size = static_cast<std::uint16_t>(d.tx_queue_size);
+    dc.udp_port = config.network.listen.port;
+    if (d.ipv4) {
+      dc.ipv4 = d.ipv4->address;
+      dc.prefix4 = d.ipv4->prefix_length;
+    }
+    if (d.ipv6) {
+      dc.ipv6 = d.ipv6->address;
+      dc.prefix6 = d.ipv6->prefix_length;
+    }
+    if (d.gateway_mac) {
+      dc.gateway_mac = *d.gateway_mac;
+    }
+    dc.vlan_id = d.vlan.value_or(0);
+    auto port = net::DpdkPort::create(dc);
+    if (!port) {
+      return fail(std::string("DPDK port setup failed: ") + net::to_string(port.error()));
+    }
+    impl->dpdk = std::move(*port);
+    impl->bound = Endpoint{d.ipv4 ? d.ipv4->address : d.ipv6->address, config.network.listen.port};
+    if (!announce) {
+      announce = impl->bound.ip;
+    }
+  }
+  sc.udp_port = impl->bound.port;
+  if (announce) {
+    (announce->is_v4() ? sc.ipv4 : sc.ipv6) = *announce;
+    sc.static_ip = config.network.external_ip.has_value();
+  }
+  impl->server = std::make_unique<disc::DiscoveryServer>(sc, impl->clock, impl->rng, impl.get());
+  impl->publish();
+  return std::unique_ptr<Appliance>(new Appliance(std::move(impl)));
+}
+
+Appliance::Appliance(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Appliance::~Appliance() {
+  request_stop();
+  wait();
+}
+
+std::string Appliance::enode_url() const {
+  auto url = enode::from_record(impl_->server->local_record());
+  if (url) {
+    return *url;
+  }
+  // No announced address yet: print the key with the bound endpoint.
+  enode::Url u;
+  u.public_key = impl_->server->local_public_key();
+  u.ip = impl_->bound.ip;
+  u.tcp_port = u.udp_port = impl_->bound.port;
+  return enode::to_string(u);
+}
+
+std::string Appliance::enr_text() const { return enr::to_text(impl_->server->local_record()); }
+
+std::string Appliance::node_id_hex() const { return to_hex(impl_->server->local_id()); }
+
+Endpoint Appliance::bound_endpoint() const { return impl_->bound; }
+
+void Appliance::start() {
+  Impl& i = *impl_;
+  for (const std::string& b : i.config.bootnodes) {
+    auto seed = parse_bootnode(b);
+    if (seed) {
+      (void)i.commands.try_push(disc::msg::AddSeed{*seed});
+    } else {
+      std::fprintf(stderr, "discplane: skipping bootnode: %s\n", seed.error().c_str());
+    }
+  }
+  if (!i.config.node_db.path.empty()) {
+    for (disc::NodeSeed& seed : load_node_db_seeds(i.config.node_db.path, stderr)) {
+      (void)i.commands.try_push(disc::msg::AddSeed{std::move(seed)});
+    }
+  }
+  i.push_self_lookups(i.config.runs(Protocol::kDiscv4), i.config.runs(Protocol::kDiscv5));
+  i.running.store(true);
+  i.core_thread = std::thread([&i] { i.run_core(); });
+  i.control_thread = std::thread([&i] { i.run_control(); });
+}
+
+void Appliance::request_stop() noexcept { impl_->stop_requested.store(true); }
+
+void Appliance::wait() {
+  if (impl_->control_thread.joinable()) {
+    impl_->control_thread.join();
+  }
+  if (impl_->core_thread.joinable()) {
+    impl_->core_thread.join();
+  }
+  impl_->running.store(false);
+}
+
+bool Appliance::running() const noexcept { return impl_->running.load(); }
+
+bool Appliance::submit(disc::InMessage&& message) {
+  return impl_->commands.try_push(std::move(message));
+}
+
+std::optional<std::uint64_t> Appliance::request_lookup(disc::Protocol protocol,
+                                                       std::optional<NodeId> target) {
+  Impl& i = *impl_;
+  std::lock_guard<std::mutex> lock(i.lookup_queue_mutex);
+  if (i.lookup_queue.size() >= kMaxQueuedLookups) {
+    return std::nullopt;
+  }
+  const std::uint64_t tag = i.next_lookup_tag.fetch_add(1);
+  i.lookup_queue.push_back(disc::msg::Lookup{protocol, target, tag});
+  return tag;
+}
+
+const SnapshotPublisher<CoreSnapshot>& Appliance::snapshots() const { return impl_->snapshots; }
+
+void Appliance::on_peer_event(PeerEvent callback) { impl_->peer_event = std::move(callback); }
+
+void Appliance::on_control_tick(std::function<void()> callback) {
+  impl_->control_tick = std::move(callback);
+}
+
+const Config& Appliance::config() const { return impl_->config; }
+
+}  // namespace discplane::control
