@@ -83,13 +83,20 @@ void Discv4State::on_packet(ByteView payload, const Endpoint& from) noexcept {
   }
   ++engine_.counters().rx_v4[idx(p.type)];
   // Replays: a packet's hash covers its signature and expiration, so the same hash within
-  // the expiration window is the same packet sent again.
-  if (const std::int64_t* seen = seen_.peek(p.hash);
-      seen != nullptr && engine_.now().mono_ns - *seen < 60 * kSecond) {
-    engine_.counters().drop(Drop::kV4Replayed);
-    return;
+  // the expiration window is the same packet sent again. Requests whose answer is larger
+  // than they are (FindNode, ENRRequest) are dropped when replayed: a replay with a spoofed
+  // source would aim our answer at a bonded victim. Pings are answered again: signatures are
+  // deterministic (RFC6979), so an honest retransmission within the same second is
+  // byte-identical, and the Pong is no larger than the Ping. Responses need no filter: each
+  // consumes the request it answers.
+  if (p.type == PacketType::kFindNode || p.type == PacketType::kENRRequest) {
+    if (const std::int64_t* seen = seen_.peek(p.hash);
+        seen != nullptr && engine_.now().mono_ns - *seen < 60 * kSecond) {
+      engine_.counters().drop(Drop::kV4Replayed);
+      return;
+    }
+    (void)seen_.insert(p.hash, engine_.now().mono_ns);
   }
-  (void)seen_.insert(p.hash, engine_.now().mono_ns);
   std::visit(
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
@@ -464,6 +471,14 @@ void Discv4State::finish_findnode(const NodeId& id, bool timed_out) noexcept {
   }
   const std::uint32_t slot = f->lookup_slot;
   const std::uint32_t received = f->received;
+  if (timed_out && received == 0 && f->phase == FindPhase::kSent) {
+    // Not a word back: the peer may hold no endpoint proof for us (our Pong to its Ping was
+    // lost, or it forgot us) and drop our FindNodes as unbonded. Forget its Ping, so that
+    // the next query bonds again first (geth: ensureBond after findnode failures).
+    if (Bond* b = bonds_.peek(id)) {
+      b->ping_received_ns = 0;
+    }
+  }
   (void)findnodes_.erase(id);
   if (timed_out && received == 0) {
     ++engine_.counters().v4_request_timeouts;

@@ -653,7 +653,8 @@ void Discv5State::Impl::handle_findnode(const v5wire::FindNode& m, const Session
       record_scratch[n++] = engine.local().record.raw();
       continue;
     }
-    const std::size_t found = engine.table().nodes_at_distance(d, entry_scratch);
+    // Only nodes known to speak discv5: a dual-protocol table also holds discv4-only nodes.
+    const std::size_t found = engine.table().nodes_at_distance(d, entry_scratch, kFlagV5);
     for (std::size_t i = 0; i < found && n < limit; ++i) {
       if (entry_scratch[i]->enr_size > 0) {
         record_scratch[n++] = entry_scratch[i]->enr_bytes();
@@ -675,6 +676,10 @@ void Discv5State::Impl::handle_findnode(const v5wire::FindNode& m, const Session
 // For an outstanding FINDNODE only. Up to `total` messages (capped at max_nodes_responses);
 // each record must verify and lie at a distance we asked for.
 void Discv5State::Impl::handle_nodes(const v5wire::Nodes& m, const SessionKey& key) noexcept {
+  if (m.total == 0) {  // the spec says total >= 1: not an answer we can account for
+    engine.counters().drop(Drop::kV5Malformed);
+    return;
+  }
   Request* r = solicited(m.req_id, Kind::kFindNode, key);
   if (r == nullptr) {
     return;

@@ -109,8 +109,19 @@ Engine::~Engine() = default;
 void Engine::on_burst(std::span<const Datagram> burst, Transport& tx) noexcept {
   refresh_time();
   tx_ = &tx;
-  for (const Datagram& d : burst) {
-    dispatch_datagram(d);
+  // Classifying reads byte 96 (discv4 shape) and bytes 0..38 (discv5 header): two cache lines
+  // of a payload nobody has touched yet. Prefetch them a few datagrams ahead, so that cheap
+  // drops (garbage) are not bound by memory latency.
+  constexpr std::size_t kPrefetchAhead = 4;
+  for (std::size_t i = 0; i < burst.size(); ++i) {
+    if (i + kPrefetchAhead < burst.size()) {
+      const ByteView next = burst[i + kPrefetchAhead].payload;
+      __builtin_prefetch(next.data());
+      if (next.size() > 96) {
+        __builtin_prefetch(next.data() + 96);
+      }
+    }
+    dispatch_datagram(burst[i]);
   }
   run_deadlines();
   tx_ = nullptr;

@@ -640,6 +640,21 @@ bool PeerTable::is_due(const PeerEntry& e, std::int64_t now) const noexcept {
 
 const PeerEntry* PeerTable::revalidation_candidate(std::int64_t now, Protocol proto) noexcept {
   const std::uint8_t flag = flag_of(proto);
+  // Entries with a failed check pending come first, wherever they are: a dead node should
+  // reach max_failures in a few ticks, not in a few sweeps of the whole table.
+  const PeerEntry* failing = nullptr;
+  for (int b = 0; b < kNumBuckets; ++b) {
+    const PeerEntry* e = bucket_entries(b);
+    for (std::size_t i = 0; i < bucket_count_[b]; ++i) {
+      if ((e[i].protocols & flag) != 0 && e[i].checks_failed > 0 && is_due(e[i], now) &&
+          (failing == nullptr || e[i].last_check_ns < failing->last_check_ns)) {
+        failing = &e[i];
+      }
+    }
+  }
+  if (failing != nullptr) {
+    return failing;
+  }
   for (int step = 0; step < kNumBuckets; ++step) {
     const int b = (reval_cursor_ + step) % kNumBuckets;
     const PeerEntry* e = bucket_entries(b);

@@ -251,12 +251,31 @@ TEST_CASE("v4: expired and replayed packets are dropped", "[engine][v4]") {
   REQUIRE(f.tx.sent.empty());
   REQUIRE(f.server->counters().dropped(Drop::kV4Expired) == 1);
 
-  const Bytes ping = peer.ping(f.clock);
-  f.deliver(ping, peer.ep);
+  // A replayed FindNode (the same bytes again) is not answered twice.
+  f.bond(peer);
+  const Bytes findnode = peer.findnode(f.clock, peer.pub);
+  f.deliver(findnode, peer.ep);
   REQUIRE_FALSE(f.tx.take().empty());
-  f.deliver(ping, peer.ep);  // the same bytes again
+  f.deliver(findnode, peer.ep);
   REQUIRE(f.tx.sent.empty());
   REQUIRE(f.server->counters().dropped(Drop::kV4Replayed) == 1);
+
+  // A replayed Pong finds no outstanding ping: unsolicited, nothing changes.
+  RawPeer other(112, test::loopback(40112));
+  f.deliver(other.ping(f.clock), other.ep);
+  Hash256 our_ping{};
+  for (auto& p : f.decoded_sent(f.tx.sent)) {
+    if (p.type == v4wire::PacketType::kPing) {
+      our_ping = p.hash;
+    }
+  }
+  f.tx.sent.clear();
+  const Bytes pong = other.pong(f.clock, our_ping);
+  f.deliver(pong, other.ep);
+  const std::uint64_t bonds = f.server->counters().v4_bonds;
+  f.deliver(pong, other.ep);
+  REQUIRE(f.server->counters().v4_bonds == bonds);
+  REQUIRE(f.server->counters().dropped(Drop::kV4Unsolicited) == 1);
 }
 
 TEST_CASE("v4: spoofed pings draw at most one pong and one ping back each", "[engine][v4]") {
