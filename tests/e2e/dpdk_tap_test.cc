@@ -1,0 +1,226 @@
+// End to end on the DPDK backend: discplane runs with `dataplane.backend: dpdk` on a net_tap
+// vdev (no hugepages, no PCI). Once it has printed its identity, the test moves the tap into a
+// network namespace it created (169.254.X.1/24 there; discplane is 169.254.X.2), then from
+// inside the namespace: ARP + ICMP echo (raw socket on a thread that joined the namespace), and
+// a second discplane on the kernel-socket backend (`ip netns exec`) that bootstraps from the
+// DPDK instance: both must find each other. Names carry the pid (parallel ctest); stale ones
+// from dead runs are removed first. Needs root and /dev/net/tun: fails loudly without them.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "e2e/process.h"
+
+using namespace e2e;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kPrefix = "dpe2e";
+
+// The namespace (and the tap name, EAL file prefix) of this test process.
+struct Netns {
+  std::string name = kPrefix + "_ns_" + std::to_string(::getpid());
+
+  Netns() {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/var/run/netns", ec)) {
+      const std::string n = entry.path().filename().string();
+      const std::string stale = kPrefix + "_ns_";
+      if (n.rfind(stale, 0) == 0) {
+        const int pid = std::atoi(n.c_str() + stale.size());
+        if (pid > 0 && ::kill(pid, 0) != 0) {
+          sh("ip netns del " + n + " 2>/dev/null");
+        }
+      }
+    }
+    sh("ip netns del " + name + " 2>/dev/null");
+    created = sh("ip netns add " + name) == 0;
+  }
+  ~Netns() { sh("ip netns del " + name + " 2>/dev/null"); }
+  Netns(const Netns&) = delete;
+  Netns& operator=(const Netns&) = delete;
+
+  // Runs f on a thread that entered the namespace (setns is per thread).
+  bool run(const std::function<void()>& f) const {
+    bool entered = false;
+    std::thread t([&] {
+      const int fd = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+      entered = fd >= 0 && ::setns(fd, CLONE_NEWNET) == 0;
+      if (fd >= 0) {
+        ::close(fd);
+      }
+      if (entered) {
+        f();
+      }
+    });
+    t.join();
+    return entered;
+  }
+
+  bool created = false;
+};
+
+std::uint16_t icmp_checksum(const std::uint8_t* p, std::size_t n) {
+  std::uint32_t sum = 0;
+  for (std::size_t i = 0; i + 1 < n; i += 2) {
+    sum += static_cast<std::uint32_t>(p[i] << 8 | p[i + 1]);
+  }
+  if (n % 2 != 0) {
+    sum += static_cast<std::uint32_t>(p[n - 1] << 8);
+  }
+  while (sum >> 16) {
+    sum = (sum & 0xffff) + (sum >> 16);
+  }
+  return static_cast<std::uint16_t>(~sum);
+}
+
+// One ICMP echo to `dst` from a raw socket; true when the matching reply comes within 2 s.
+bool ping_once(const char* dst, std::uint16_t seq) {
+  const int fd = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+  if (fd < 0) {
+    return false;
+  }
+  std::uint8_t msg[24] = {
+      8, 0, 0, 0, 0x0e, 0x2e, static_cast<std::uint8_t>(seq >> 8), static_cast<std::uint8_t>(seq)};
+  std::memcpy(msg + 8, "discplane-e2e-p", 16);
+  const std::uint16_t c = icmp_checksum(msg, sizeof msg);
+  msg[2] = static_cast<std::uint8_t>(c >> 8);
+  msg[3] = static_cast<std::uint8_t>(c);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  ::inet_pton(AF_INET, dst, &to.sin_addr);
+  bool ok = false;
+  if (::sendto(fd, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) > 0) {
+    const auto deadline = Clock::now() + 2s;
+    while (!ok && Clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) {
+        continue;
+      }
+      std::uint8_t buf[256];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      const std::size_t ihl = n > 0 ? (buf[0] & 0x0fu) * 4u : 0;
+      ok = n >= static_cast<ssize_t>(ihl + sizeof msg) && buf[ihl] == 0 &&
+           std::memcmp(buf + ihl + 4, msg + 4, sizeof msg - 4) == 0 &&
+           icmp_checksum(buf + ihl, sizeof msg) == 0;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+bool interface_exists(const std::string& name) {
+  struct stat st {};
+  return ::stat(("/sys/class/net/" + name).c_str(), &st) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("dpdk backend: tap in a namespace answers ARP and ping and discovers a socket peer",
+          "[e2e][dpdk]") {
+  struct stat tun {};
+  if (::geteuid() != 0 || ::stat("/dev/net/tun", &tun) != 0) {
+    FAIL("the DPDK end-to-end test needs root and /dev/net/tun (net_tap)");
+  }
+  const int pid = ::getpid();
+  const std::string tap = "dpe" + std::to_string(pid);
+  const int x = 100 + pid % 100;  // 169.254.X.0/24 (private to our namespace anyway)
+  const std::string net = "169.254." + std::to_string(x) + ".";
+  const std::string dpdk_ip = net + "2";
+  const std::string ns_ip = net + "1";
+  sh("ip link del " + tap + " 2>/dev/null");  // a persistent leftover from a crashed run
+
+  Netns ns;  // declared before the processes: deleted after they are gone
+  REQUIRE(ns.created);
+  REQUIRE(sh("ip -n " + ns.name + " link set lo up") == 0);
+
+  TempDir dir("e2e-dpdk");
+  REQUIRE(dir.ok());
+  NodeOptions d_opt;
+  d_opt.name = "dpdk";
+  d_opt.ip = dpdk_ip;
+  d_opt.port = 30303;
+  d_opt.api_listen = "127.0.0.1:" + std::to_string(free_port("127.0.0.1"));
+  d_opt.extra_yaml =
+      "dataplane:\n"
+      "  backend: dpdk\n"
+      "  dpdk:\n"
+      "    eal_args:\n"
+      "      - --no-huge\n"
+      "      - --no-pci\n"
+      "      - -m\n"
+      "      - \"1024\"\n"
+      "      - \"--vdev=net_tap0,iface=" +
+      tap +
+      "\"\n"
+      "      - --file-prefix=" +
+      kPrefix + "_" + std::to_string(pid) +
+      "\n"
+      "    ipv4: " +
+      dpdk_ip + "/24\n";
+  auto d = Node::start(dir, d_opt, 60s);  // EAL start takes a few seconds
+  // Our own ENR and enode carry the DPDK address.
+  auto record = discplane::enr::parse_text(d->enr);
+  REQUIRE(record);
+  REQUIRE(record->udp_endpoint_v4());
+  CHECK(record->udp_endpoint_v4()->to_string() == dpdk_ip + ":30303");
+  CHECK(d->enode.find("@" + dpdk_ip + ":") != std::string::npos);
+
+  // The tap exists once the EAL is up (before the identity lines); wait anyway, bounded.
+  const auto deadline = Clock::now() + 10s;
+  while (!interface_exists(tap) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(interface_exists(tap));
+  REQUIRE(sh("ip link set " + tap + " netns " + ns.name) == 0);
+  REQUIRE(sh("ip -n " + ns.name + " addr add " + ns_ip + "/24 dev " + tap) == 0);
+  REQUIRE(sh("ip -n " + ns.name + " link set " + tap + " up") == 0);
+
+  // ARP + ICMP echo from inside the namespace (the first echo may wait for ARP: retry).
+  bool pinged = false;
+  REQUIRE(ns.run([&] {
+    for (std::uint16_t seq = 1; seq <= 5 && !pinged; ++seq) {
+      pinged = ping_once(dpdk_ip.c_str(), seq);
+    }
+  }));
+  CHECK(pinged);
+  // The kernel in the namespace resolved our address by ARP (the port answered).
+  CHECK(sh("ip -n " + ns.name + " neigh show " + dpdk_ip + " | grep -q lladdr") == 0);
+
+  // A socket-backend discplane inside the namespace, bootstrapping from the DPDK instance.
+  NodeOptions s_opt;
+  s_opt.name = "inside";
+  s_opt.ip = ns_ip;
+  s_opt.port = 30303;
+  s_opt.api_listen = ns_ip + ":30380";
+  s_opt.bootnodes = {d->enode, d->enr};
+  s_opt.prefix = {"ip", "netns", "exec", ns.name};
+  auto s = Node::start(dir, s_opt);
+  const bool s_has_d = s->wait_peer(d->id16, "v4,v5", 20s);
+  const bool d_has_s = d->wait_peer(s->id16, "v4,v5", 20s);
+  INFO("DPDK instance:\n" << d->proc->out_text() << d->proc->err_text());
+  INFO("namespace instance:\n" << s->proc->out_text() << s->proc->err_text());
+  CHECK(s_has_d);
+  CHECK(d_has_s);
+  if (d_has_s) {
+    CHECK(d->table().endpoints.at(s->id16) == ns_ip + ":30303");
+  }
+  if (s_has_d) {
+    CHECK(s->table().endpoints.at(d->id16) == dpdk_ip + ":30303");
+  }
+
+  // Both stop cleanly; the DPDK one within 1 s as well.
+  const auto took = d->proc->signal_and_wait(SIGTERM, 5s);
+  REQUIRE(took.has_value());
+  const double ms = std::chrono::duration<double, std::milli>(*took).count();
+  CHECK(ms < 1000.0);
+  CHECK(d->proc->exit_code() == 0);
+  std::printf("e2e: SIGTERM stopped the DPDK discplane in %.1f ms\n", ms);
+  CHECK(s->proc->signal_and_wait(SIGTERM, 5s).has_value());
+  CHECK(s->proc->exit_code() == 0);
+}
