@@ -270,11 +270,15 @@ void Discv4State::handle_neighbors(const v4wire::Packet& p, const v4wire::Neighb
     engine_.counters().drop(Drop::kV4Unsolicited);
     return;
   }
+  // `received` counts every node the peer sent, ourselves and unusable ones included: a
+  // Neighbors packet holding only us is still an answer (a small network), not a timeout.
+  const std::uint32_t before = f->received;
   std::size_t n = 0;
   for (const v4wire::NeighborNode& node : m.nodes) {
-    if (n == found_scratch_.size() || f->received + n >= kFindNodeComplete) {
+    if (n == found_scratch_.size() || f->received >= kFindNodeComplete) {
       break;
     }
+    ++f->received;
     const Endpoint ep{node.endpoint.ip, node.endpoint.udp};
     if (!ep.valid() || ep.ip.is_unspecified()) {
       continue;
@@ -290,7 +294,9 @@ void Discv4State::handle_neighbors(const v4wire::Packet& p, const v4wire::Neighb
     info.protocols = kFlagV4;
     ++n;
   }
-  f->received += static_cast<std::uint32_t>(n);
+  if (f->received == before) {
+    f->received = before + 1;  // an empty Neighbors is an answer too
+  }
   const bool complete = f->received >= kFindNodeComplete;
   const std::uint32_t slot = f->lookup_slot;
   if (complete) {

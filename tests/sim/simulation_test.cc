@@ -374,10 +374,11 @@ TEST_CASE(
         "show the new endpoint, %zu the old; own record says %s\n",
         old_ep.to_string().c_str(), new_ep.to_string().c_str(), most, seconds(net, start),
         holders_new, holders_old, rec_ep ? rec_ep->to_string().c_str() : "(none)");
-    // Measured: 141 holders before; after 180 s 82 new, 47 still old (nodes it never pinged
-    // keep the old endpoint until their revalidation of it fails three times, see (c)).
-    CHECK(holders_new >= most / 2);
-    CHECK(holders_new > holders_old);
+    // Measured (failing entries revalidated first): 139 holders before; after 180 s no table
+    // keeps the dead old endpoint, 62 show the new one; the others evicted the stale entry
+    // and have not met the node again yet (it re-enters through their later lookups).
+    CHECK(holders_old == 0);
+    CHECK(holders_new >= most / 3);
     // Its own record follows the peers' votes (PONG recipient addresses).
     REQUIRE(rec_ep);
     CHECK(rec_ep->ip == new_ep.ip);
