@@ -57,6 +57,20 @@ void Discv4State::count_tx(PacketType t, std::size_t size, const Endpoint& to) n
   engine_.tx_commit(size, to);
 }
 
+// FindNode and ENRRequest are answered only while fresh and from a sender with a current
+// endpoint proof; anything else is counted and dropped.
+bool Discv4State::verify_request(const v4wire::Packet& p, std::uint64_t expiration,
+                                 const Endpoint& from) noexcept {
+  if (expired(expiration)) {
+    return false;
+  }
+  if (!bonded(p.sender_id, from.ip)) {
+    engine_.counters().drop(Drop::kV4Unbonded);
+    return false;
+  }
+  return true;
+}
+
 bool Discv4State::bonded(const NodeId& id, const IpAddress& ip) const noexcept {
   const Bond* b = bonds_.peek(id);
   return b != nullptr && b->ip == ip && b->pong_received_ns != 0 &&
@@ -215,11 +229,7 @@ void Discv4State::handle_pong(const v4wire::Packet& p, const v4wire::Pong& m,
 // us an amplifier (a ~100-byte request draws up to ~2 KB of Neighbors).
 void Discv4State::handle_findnode(const v4wire::Packet& p, const v4wire::FindNode& m,
                                   const Endpoint& from) noexcept {
-  if (expired(m.expiration)) {
-    return;
-  }
-  if (!bonded(p.sender_id, from.ip)) {
-    engine_.counters().drop(Drop::kV4Unbonded);
+  if (!verify_request(p, m.expiration, from)) {
     return;
   }
   const NodeId target = crypto::keccak256(m.target);
@@ -309,11 +319,7 @@ void Discv4State::handle_neighbors(const v4wire::Packet& p, const v4wire::Neighb
 // ---- ENRREQUEST/v4 (EIP-868) --------------------------------------------------------------
 void Discv4State::handle_enrrequest(const v4wire::Packet& p, const v4wire::ENRRequest& m,
                                     const Endpoint& from) noexcept {
-  if (expired(m.expiration)) {
-    return;
-  }
-  if (!bonded(p.sender_id, from.ip)) {
-    engine_.counters().drop(Drop::kV4Unbonded);
+  if (!verify_request(p, m.expiration, from)) {
     return;
   }
   MutableByteView buf = engine_.tx_buffer();

@@ -90,6 +90,8 @@ class Discv4State {
   void handle_enrresponse(const v4wire::Packet& p, const v4wire::ENRResponse& m,
                           const Endpoint& from) noexcept;
   bool expired(std::uint64_t expiration) noexcept;
+  bool verify_request(const v4wire::Packet& p, std::uint64_t expiration,
+                      const Endpoint& from) noexcept;
   bool we_are_bonded_for(const NodeId& id, const IpAddress& ip) const noexcept;
   void transmit_findnode(PendingFindNode& f) noexcept;
   void finish_findnode(const NodeId& id, bool timed_out) noexcept;
