@@ -88,7 +88,23 @@ AesGcm128::AesGcm128(const AesGcm128& other) noexcept : impl_(new Impl(*other.im
 
 AesGcm128& AesGcm128::operator=(const AesGcm128& other) noexcept {
   if (this != &other) {
-    *impl_ = *other.impl_;
+    if (impl_) {
+      *impl_ = *other.impl_;
+    } else {
+      impl_.reset(new Impl(*other.impl_));
+    }
+  }
+  return *this;
+}
+
+AesGcm128::AesGcm128(AesGcm128&& other) noexcept = default;
+
+AesGcm128& AesGcm128::operator=(AesGcm128&& other) noexcept {
+  if (this != &other) {
+    if (impl_) {
+      std::memset(static_cast<void*>(&impl_->key), 0, sizeof impl_->key);
+    }
+    impl_ = std::move(other.impl_);
   }
   return *this;
 }
@@ -146,7 +162,23 @@ AesCtr128::AesCtr128(const AesCtr128& other) noexcept : impl_(new Impl(*other.im
 
 AesCtr128& AesCtr128::operator=(const AesCtr128& other) noexcept {
   if (this != &other) {
-    *impl_ = *other.impl_;
+    if (impl_) {
+      *impl_ = *other.impl_;
+    } else {
+      impl_.reset(new Impl(*other.impl_));
+    }
+  }
+  return *this;
+}
+
+AesCtr128::AesCtr128(AesCtr128&& other) noexcept = default;
+
+AesCtr128& AesCtr128::operator=(AesCtr128&& other) noexcept {
+  if (this != &other) {
+    if (impl_) {
+      std::memset(impl_.get(), 0, sizeof(Impl));
+    }
+    impl_ = std::move(other.impl_);
   }
   return *this;
 }

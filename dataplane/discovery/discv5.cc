@@ -336,22 +336,13 @@ Discv5State::Discv5State(Engine& engine) : impl_(std::make_unique<Impl>(engine))
 Discv5State::~Discv5State() = default;
 
 // Cheap: size, then 23 bytes of AES-CTR. No GCM, no ECDSA.
-bool Discv5State::header_plausible(ByteView payload) const noexcept {
-  if (payload.size() < v5wire::kMinPacketSize || payload.size() > v5wire::kMaxPacketSize) {
-    return false;
-  }
-  std::array<std::uint8_t, v5wire::kStaticHeaderSize> header{};
-  impl_->own_masker.apply(payload.first(v5wire::kMaskingIvSize),
-                          payload.subspan(v5wire::kMaskingIvSize, header.size()), header);
-  return std::memcmp(header.data(), v5wire::kProtocolId.data(), v5wire::kProtocolId.size()) == 0 &&
-         header[6] == (v5wire::kVersion >> 8) && header[7] == (v5wire::kVersion & 0xff);
-}
-
 void Discv5State::on_packet(ByteView payload, const Endpoint& from) noexcept {
   Impl& s = *impl_;
   auto h = v5wire::decode_header(payload, s.own_masker, s.header_scratch);
   if (!h) {
-    s.engine.counters().drop(Drop::kV5Malformed);
+    // Neither discv4 (the engine checked first) nor a discv5 header: not discovery at all.
+    s.engine.counters().drop(v5wire::is_not_discv5(h.error()) ? Drop::kNotDiscovery
+                                                                : Drop::kV5Malformed);
     return;
   }
   if (h->flag != v5wire::Flag::kWhoareyou && h->src_id == s.engine.local().id) {

@@ -46,9 +46,6 @@ class Discv5State {
   std::size_t pending_challenges() const noexcept;
   std::size_t pending_requests() const noexcept;
 
-  // Does the datagram carry a discv5 header for us? (unmasks 23 bytes; no GCM, no ECDSA)
-  bool header_plausible(ByteView payload) const noexcept;
-
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

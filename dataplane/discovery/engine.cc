@@ -183,10 +183,8 @@ void Engine::handle(const InMessage& message, Transport& tx) noexcept {
         } else if constexpr (std::is_same_v<T, msg::Discv5Packet>) {
           if (!config_.enable_v5) {
             counters_.drop(Drop::kDisabledProtocol);
-          } else if (!v5_->header_plausible(m.payload)) {
-            counters_.drop(Drop::kNotDiscovery);
           } else {
-            v5_->on_packet(m.payload, m.from);
+            v5_->on_packet(m.payload, m.from);  // counts kNotDiscovery itself (one unmask)
           }
         } else if constexpr (std::is_same_v<T, msg::Revalidate>) {
           revalidate(m.protocol);

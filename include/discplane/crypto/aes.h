@@ -18,6 +18,10 @@ class AesGcm128 {
   explicit AesGcm128(const AesKey& key) noexcept;
   AesGcm128(const AesGcm128&) noexcept;
   AesGcm128& operator=(const AesGcm128&) noexcept;
+  // Moves hand the key schedule over without a copy (sessions move into their map); a
+  // moved-from object may only be destroyed or assigned to.
+  AesGcm128(AesGcm128&&) noexcept;
+  AesGcm128& operator=(AesGcm128&&) noexcept;
   ~AesGcm128();
 
   // out.size() must be plaintext.size() + 16 (ciphertext || tag). In-place allowed.
@@ -38,6 +42,8 @@ class AesCtr128 {
   explicit AesCtr128(const AesKey& key) noexcept;
   AesCtr128(const AesCtr128&) noexcept;
   AesCtr128& operator=(const AesCtr128&) noexcept;
+  AesCtr128(AesCtr128&&) noexcept;  // as AesGcm128
+  AesCtr128& operator=(AesCtr128&&) noexcept;
   ~AesCtr128();
   // out.size() == in.size(); in-place allowed.
   void apply(ByteView iv16, ByteView in, MutableByteView out) const noexcept;
