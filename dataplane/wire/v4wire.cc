@@ -89,12 +89,19 @@ V4Error field_error(rlp::RlpError e) noexcept {
   }                                            \
   auto var = *var##_r
 
+// Ports are read leniently: at most 2 bytes, leading zeros allowed. @ethereumjs/devp2p
+// writes every port as 2 fixed bytes (port 0 as 0x820000, port 80 as 0x820050), and a strict
+// uint decode would drop its whole Ping. Nothing depends on the canonical form of a port.
 Result<std::uint16_t, V4Error> read_port(rlp::ListReader& r) noexcept {
-  V4_TRY(v, r.next_uint());
-  if (v > 0xffff) {
+  V4_TRY(raw, r.next_string());
+  if (raw.size() > 2) {
     return fail(V4Error::kBadField);
   }
-  return static_cast<std::uint16_t>(v);
+  std::uint16_t v = 0;
+  for (std::uint8_t b : raw) {
+    v = static_cast<std::uint16_t>(v << 8 | b);
+  }
+  return v;
 }
 
 // [ip, udp, tcp, ...]: ip is 4 or 16 bytes, or empty where allow_empty_ip (Ping.from).

@@ -501,6 +501,24 @@ TEST_CASE("v4wire: type and RLP rejections", "[wire][v4wire]") {
     REQUIRE(decode_error(ping_with(kIp4, Bytes{}, 1)) == V4Error::kBadField);
     REQUIRE(decode_error(ping_with(Bytes(5, 1), ip16, 1)) == V4Error::kBadField);
     REQUIRE(decode_error(ping_with(kIp4, ip16, 65536)) == V4Error::kBadField);
+    // Ports as @ethereumjs/devp2p writes them: 2 fixed bytes, leading zeros kept.
+    for (const Bytes& raw : {Bytes{0x00, 0x00}, Bytes{0x00, 0x50}}) {
+      const Bytes fixed_ports = rlp_list([&](rlp::Builder& b) {
+        b.add_uint(4);
+        const auto from = b.begin_list();
+        b.add_string(kIp4);
+        b.add_string(Bytes{0x76, 0x5f});
+        b.add_string(raw);
+        b.end_list(from);
+        add_endpoint(b, ip16, 3, 4);
+        b.add_uint(kExp);
+      });
+      auto p = decode(make_packet(key, 1, fixed_ports));
+      REQUIRE(p);
+      const auto& ping = std::get<Ping>(p->message);
+      REQUIRE(ping.from.udp == 0x765f);
+      REQUIRE(ping.from.tcp == (raw[1] == 0 ? 0 : 80));
+    }
     // Endpoint that is a string instead of a list.
     const Bytes body = rlp_list([&](rlp::Builder& b) {
       b.add_uint(4);
