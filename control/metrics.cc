@@ -136,6 +136,8 @@ std::string render_metrics(const CoreSnapshot& s, std::int64_t now_mono_ns) {
             "discv4 pings sent to complete a bond with a new sender.", c.v4_pings_sent_back);
   w.counter("discplane_v4_request_timeouts_total", "discv4 requests that got no reply in time.",
             c.v4_request_timeouts);
+  w.counter("discplane_v4_late_pongs_total",
+            "discv4 Pongs accepted after their ping had timed out.", c.v4_late_pongs);
 
   // ---- discv5 ----
   w.family("discplane_v5_handshakes_total", "counter",

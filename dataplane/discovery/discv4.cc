@@ -17,6 +17,8 @@ namespace {
 constexpr std::int64_t kBondSettleNs = 300 * kMillisecond;
 // A Neighbors answer is complete at this many nodes (k); fewer means wait for the timeout.
 constexpr std::uint32_t kFindNodeComplete = 16;
+// How long after sending a Ping its Pong is still accepted, past the request timeout.
+constexpr std::int64_t kLatePongWindowNs = 10 * kSecond;
 
 std::size_t idx(PacketType t) {
   return static_cast<std::size_t>(t);
@@ -29,7 +31,8 @@ Discv4State::Discv4State(Engine& engine)
       bonds_(engine.config().v4_max_bonds),
       findnodes_(engine.config().v4_max_pending),
       enr_requests_(std::max<std::uint32_t>(64, engine.config().v4_max_pending / 4)),
-      seen_(engine.config().v4_max_pending * 4) {}
+      seen_(engine.config().v4_max_pending * 4),
+      late_pings_(std::max<std::uint32_t>(64, engine.config().v4_max_pending / 4)) {}
 
 std::uint64_t Discv4State::expiration() const noexcept {
   return static_cast<std::uint64_t>(engine_.now().unix_s + engine_.config().v4_expiration_s);
@@ -193,6 +196,21 @@ void Discv4State::handle_pong(const v4wire::Packet& p, const v4wire::Pong& m,
     return;
   }
   PendingPing* ping = pings_.peek(p.sender_id);
+  if (ping == nullptr) {
+    // A Pong that missed the timeout still proves the endpoint: a loaded peer answering
+    // late should not be evicted as dead (its timeout was already counted as a failure;
+    // on_pong's mark_alive clears it).
+    ping = late_pings_.peek(p.sender_id);
+    if (ping != nullptr && ping->hash == m.ping_hash && ping->to.ip == from.ip) {
+      ++engine_.counters().v4_late_pongs;
+      PendingPing late = *ping;
+      (void)late_pings_.erase(p.sender_id);
+      (void)pings_.insert(p.sender_id, late);
+      ping = pings_.peek(p.sender_id);
+    } else {
+      ping = nullptr;
+    }
+  }
   if (ping == nullptr || ping->hash != m.ping_hash || ping->to.ip != from.ip) {
     engine_.counters().drop(Drop::kV4Unsolicited);
     return;
@@ -511,11 +529,18 @@ void Discv4State::run_deadlines() noexcept {
     }
     const NodeId id = *oldest->first;
     const PingPurpose purpose = oldest->second->purpose;
+    (void)late_pings_.insert(id, *oldest->second);  // a late Pong still counts (handle_pong)
     (void)pings_.erase(id);
     ++engine_.counters().v4_request_timeouts;
     if (purpose == PingPurpose::kRevalidate) {
       engine_.on_ping_failed(Protocol::kV4, id);
     }
+  }
+  while (auto oldest = late_pings_.oldest()) {
+    if (now - oldest->second->sent_ns < kLatePongWindowNs) {
+      break;
+    }
+    (void)late_pings_.erase(NodeId(*oldest->first));
   }
   while (auto oldest = enr_requests_.oldest()) {
     if (now - oldest->second->sent_ns < timeout) {

@@ -107,6 +107,9 @@ class Discv4State {
   // Hashes of packets handled recently: an exact replay (same bytes, so same signature and
   // expiration) is dropped instead of answered again.
   FixedLruMap<Hash256, std::int64_t, NodeIdHash> seen_;
+  // Pings whose timeout passed, kept a little longer so that a late Pong still bonds and
+  // marks the node alive instead of being dropped as unsolicited.
+  FixedLruMap<NodeId, PendingPing, NodeIdHash> late_pings_;
   CachedFindNode cached_findnode_;
   std::array<v4wire::NeighborNode, 16> neighbor_scratch_{};
   std::array<PeerInfo, 16> found_scratch_{};

@@ -556,7 +556,15 @@ void Discv5State::Impl::on_handshake(const v5wire::Header& h, const Endpoint& fr
   store_session(key, std::move(s));
   (void)challenges.erase(key);
   ++engine.counters().v5_handshakes_accepted;
-  engine.on_node_seen(Protocol::kV5, NodeRef{h.src_id, remote, from}, record ? &*record : nullptr);
+  // As geth: an inbound handshake puts the node in the table only when it can be contacted
+  // back, i.e. its record carries a UDP endpoint (or we already hold it). Clients whose
+  // records have none (crawlers, testers) get answers but no table slot to go stale in.
+  const bool reachable = record ? (record->udp_endpoint_v4() || record->udp_endpoint_v6())
+                                : engine.table().find_any(h.src_id) != nullptr;
+  if (reachable) {
+    engine.on_node_seen(Protocol::kV5, NodeRef{h.src_id, remote, from},
+                        record ? &*record : nullptr);
+  }
   flush_waiting(key);
   dispatch(*m, key);
 }

@@ -630,8 +630,8 @@ std::size_t PeerTable::nodes_at_distance(int d, std::span<const PeerEntry*> out,
 }
 
 bool PeerTable::is_due(const PeerEntry& e, std::int64_t now) const noexcept {
-  if (e.checks_passed == 0 && e.checks_failed == 0) {
-    return true;
+  if (e.checks_passed == 0 && e.checks_failed == 0) {  // never checked: due unless in flight
+    return e.last_check_ns == 0 || now - e.last_check_ns >= config_.failed_recheck_interval_ns;
   }
   const std::int64_t interval =
       e.checks_failed > 0 ? config_.failed_recheck_interval_ns : config_.revalidation_interval_ns;
@@ -642,9 +642,9 @@ const PeerEntry* PeerTable::revalidation_candidate(std::int64_t now, Protocol pr
   const std::uint8_t flag = flag_of(proto);
   // Entries with a failed check pending come first, wherever they are: a dead node should
   // reach max_failures in a few ticks, not in a few sweeps of the whole table.
-  const PeerEntry* failing = nullptr;
+  PeerEntry* failing = nullptr;
   for (int b = 0; b < kNumBuckets; ++b) {
-    const PeerEntry* e = bucket_entries(b);
+    PeerEntry* e = bucket_entries(b);
     for (std::size_t i = 0; i < bucket_count_[b]; ++i) {
       if ((e[i].protocols & flag) != 0 && e[i].checks_failed > 0 && is_due(e[i], now) &&
           (failing == nullptr || e[i].last_check_ns < failing->last_check_ns)) {
@@ -653,12 +653,15 @@ const PeerEntry* PeerTable::revalidation_candidate(std::int64_t now, Protocol pr
     }
   }
   if (failing != nullptr) {
+    // The check starts now: until its outcome (mark_alive/mark_failed) or the next interval,
+    // the entry is not handed out again, so one slow check does not hold up the others.
+    failing->last_check_ns = now;
     return failing;
   }
   for (int step = 0; step < kNumBuckets; ++step) {
     const int b = (reval_cursor_ + step) % kNumBuckets;
-    const PeerEntry* e = bucket_entries(b);
-    const PeerEntry* best = nullptr;
+    PeerEntry* e = bucket_entries(b);
+    PeerEntry* best = nullptr;
     for (std::size_t i = 0; i < bucket_count_[b]; ++i) {
       if ((e[i].protocols & flag) == 0 || !is_due(e[i], now)) {
         continue;
@@ -672,6 +675,7 @@ const PeerEntry* PeerTable::revalidation_candidate(std::int64_t now, Protocol pr
     }
     if (best != nullptr) {
       reval_cursor_ = (b + 1) % kNumBuckets;
+      best->last_check_ns = now;  // as above
       return best;
     }
   }

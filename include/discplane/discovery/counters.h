@@ -48,6 +48,7 @@ struct Counters {
   std::uint64_t v4_bonds = 0;            // endpoint proofs established
   std::uint64_t v4_pings_sent_back = 0;  // pings to complete a bond with a new sender
   std::uint64_t v4_request_timeouts = 0;
+  std::uint64_t v4_late_pongs = 0;        // Pongs accepted after their ping timed out
   std::uint64_t v5_whoareyou_sent = 0;
   std::uint64_t v5_whoareyou_resent = 0;      // same challenge repeated while pending
   std::uint64_t v5_handshakes_initiated = 0;  // we answered a WHOAREYOU
