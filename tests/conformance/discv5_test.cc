@@ -359,9 +359,7 @@ TEST_CASE("v5/FindnodeResults", "[conformance][v5]") {
 }
 
 // The whole list in geth's order against one process, as hive runs it.
-// [!mayfail]: engine bug, see docs/conformance.md "Results against discplane" (dead tester
-// entries kept by min_live starve revalidation, so FindnodeResults' bystanders are not PINGed).
-TEST_CASE("v5/AllBackToBack", "[conformance][v5][!mayfail]") {
+TEST_CASE("v5/AllBackToBack", "[conformance][v5]") {
   auto dut = DutProcess::start();
   INFO("DUT " << dut->enode_text());
   for (const auto& [name, fn] : all_cases()) {
