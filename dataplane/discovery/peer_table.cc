@@ -630,8 +630,8 @@ std::size_t PeerTable::nodes_at_distance(int d, std::span<const PeerEntry*> out,
 }
 
 bool PeerTable::is_due(const PeerEntry& e, std::int64_t now) const noexcept {
-  if (e.checks_passed == 0 && e.checks_failed == 0) {  // never checked: due unless in flight
-    return e.last_check_ns == 0 || now - e.last_check_ns >= config_.failed_recheck_interval_ns;
+  if (e.checks_passed == 0 && e.checks_failed == 0) {
+    return true;
   }
   const std::int64_t interval =
       e.checks_failed > 0 ? config_.failed_recheck_interval_ns : config_.revalidation_interval_ns;
@@ -653,8 +653,9 @@ const PeerEntry* PeerTable::revalidation_candidate(std::int64_t now, Protocol pr
     }
   }
   if (failing != nullptr) {
-    // The check starts now: until its outcome (mark_alive/mark_failed) or the next interval,
-    // the entry is not handed out again, so one slow check does not hold up the others.
+    // The check starts now: until its outcome (mark_alive/mark_failed) or the next recheck
+    // interval the entry is not handed out again, so one failing node whose check is still
+    // in flight does not take every revalidation tick (and starve the others).
     failing->last_check_ns = now;
     return failing;
   }
@@ -675,7 +676,6 @@ const PeerEntry* PeerTable::revalidation_candidate(std::int64_t now, Protocol pr
     }
     if (best != nullptr) {
       reval_cursor_ = (b + 1) % kNumBuckets;
-      best->last_check_ns = now;  // as above
       return best;
     }
   }
