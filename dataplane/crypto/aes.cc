@@ -141,7 +141,9 @@ bool AesGcm128::open(ByteView nonce12, ByteView ad, ByteView in,
   IMB_AES128_GCM_DEC(manager(), &impl_->key, &ctx, dst, nonnull(in), len, nonce12.data(),
                      nonnull(ad), ad.size(), tag, kGcmTagSize);
   if (!tags_equal(tag, in.data() + len)) {
-    std::memset(out.data(), 0, len);  // hand out no unauthenticated plaintext
+    if (len != 0) {
+      std::memset(out.data(), 0, len);  // hand out no unauthenticated plaintext
+    }
     return false;
   }
   return true;

@@ -104,8 +104,9 @@ void Discv4State::on_packet(ByteView payload, const Endpoint& from) noexcept {
   // than they are (FindNode, ENRRequest) are dropped when replayed: a replay with a spoofed
   // source would aim our answer at a bonded victim. Pings are answered again: signatures are
   // deterministic (RFC6979), so an honest retransmission within the same second is
-  // byte-identical, and the Pong is no larger than the Ping. Responses need no filter: each
-  // consumes the request it answers.
+  // byte-identical. A replayed Ping draws one Pong (~1.2x its size, the same ratio as a fresh
+  // Ping) and no second Ping back (one outstanding ping per node). Responses need no filter:
+  // each consumes the request it answers.
   if (p.type == PacketType::kFindNode || p.type == PacketType::kENRRequest) {
     if (const std::int64_t* seen = seen_.peek(p.hash);
         seen != nullptr && engine_.now().mono_ns - *seen < 60 * kSecond) {

@@ -1,0 +1,251 @@
+// Amplification: for every packet kind an unauthenticated sender (one that holds no bond
+// and no session, and may spoof its source) can make us handle, the bytes we send back
+// against the bytes it sent, kind by kind. The rule is out <= in; the one known exception
+// is the discv4 Ping from an unbonded sender (Pong + our bond Ping), bounded here and in
+// docs/security.md. The table printed at the end is the source of the figures there.
+#include <cstdio>
+#include <deque>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "unit/hardening/hostile_peers.h"
+
+using namespace discplane;
+using namespace discplane::disc;
+using namespace discplane::hardening;
+
+namespace {
+
+struct Row {
+  std::string kind;
+  std::size_t samples = 0;
+  std::uint64_t in_bytes = 0;
+  std::uint64_t out_packets = 0;
+  std::uint64_t out_bytes = 0;
+  std::size_t min_in = SIZE_MAX;
+  double ratio() const { return in_bytes == 0 ? 0.0 : double(out_bytes) / double(in_bytes); }
+};
+
+// Delivers each packet once from its own source and accounts what went back.
+struct Meter {
+  Target& e;
+  std::deque<Row> rows;  // measure() hands out references: they must stay put
+
+  Row& measure(const std::string& kind, const std::vector<std::pair<Bytes, Endpoint>>& packets) {
+    Row r;
+    r.kind = kind;
+    for (const auto& [payload, from] : packets) {
+      const std::uint64_t p0 = e.tx.packets;
+      const std::uint64_t b0 = e.tx.bytes;
+      e.deliver(payload, from);
+      r.out_packets += e.tx.packets - p0;
+      r.out_bytes += e.tx.bytes - b0;
+      r.in_bytes += payload.size();
+      r.min_in = std::min(r.min_in, payload.size());
+      ++r.samples;
+    }
+    rows.push_back(r);
+    return rows.back();
+  }
+  void print() const {
+    std::printf("\n%-44s %7s %9s %8s %9s %6s\n", "packet kind (unauthenticated sender)", "samples",
+                "bytes in", "pkts out", "bytes out", "out/in");
+    for (const Row& r : rows) {
+      std::printf("%-44s %7zu %9llu %8llu %9llu %6.2f\n", r.kind.c_str(), r.samples,
+                  static_cast<unsigned long long>(r.in_bytes),
+                  static_cast<unsigned long long>(r.out_packets),
+                  static_cast<unsigned long long>(r.out_bytes), r.ratio());
+    }
+  }
+};
+
+Endpoint src(std::size_t kind, std::size_t i) {
+  return Endpoint{
+      IpAddress::v4(198, 51, static_cast<std::uint8_t>(kind), static_cast<std::uint8_t>(i)),
+      static_cast<std::uint16_t>(40'000 + i)};
+}
+
+}  // namespace
+
+TEST_CASE("amplification: bytes out <= bytes in for every unauthenticated packet kind",
+          "[hardening][amplification]") {
+  Target e;
+  Meter m{e, {}};
+  const std::size_t kN = 32;
+  crypto::DeterministicRandom rng(7);
+  using Packets = std::vector<std::pair<Bytes, Endpoint>>;
+  const crypto::AesCtr128 our_masker(v5wire::masking_key(e.server->local_id()));
+
+  // ---- discv4 ----
+  Packets pings;
+  Packets pongs;
+  Packets findnodes;
+  Packets neighbors;
+  Packets enrreqs;
+  Packets enrresps;
+  Packets badsig;
+  for (std::size_t i = 0; i < kN; ++i) {
+    const V4Peer p(70'000 + i, src(1, i));
+    Hash256 h{};
+    rng.fill(h);
+    pings.emplace_back(p.ping(e.clock), src(1, i));
+    pongs.emplace_back(p.pong(e.clock, h), src(2, i));
+    findnodes.emplace_back(p.findnode(e.clock, p.pub), src(3, i));
+    const std::array<v4wire::NeighborNode, 12> nodes{};
+    std::array<v4wire::NeighborNode, 12> filled = nodes;
+    for (auto& n : filled) {
+      n.endpoint = {IpAddress::v4(127, 0, 0, 9), 9, 9};
+      n.pubkey = p.pub;
+    }
+    neighbors.emplace_back(p.neighbors(e.clock, filled), src(4, i));
+    enrreqs.emplace_back(p.enrrequest(e.clock), src(5, i));
+    enrresps.emplace_back(p.enrresponse(h, make_record(p.key, p.ep).raw()), src(6, i));
+    // Altered signature bytes under a recomputed hash: either no key recovers (dropped as
+    // malformed) or some other key does, and then it is just a Ping from a stranger.
+    Bytes bad = p.ping(e.clock, std::nullopt, 30);
+    bad[40] ^= 0xff;
+    const Hash256 fixed = crypto::keccak256(ByteView(bad).subspan(32));
+    std::memcpy(bad.data(), fixed.data(), 32);
+    badsig.emplace_back(bad, src(7, i));
+  }
+  const Row& ping_row = m.measure("v4 Ping, unknown sender", pings);
+  const Row& pong_row = m.measure("v4 Pong, unsolicited", pongs);
+  const Row& fn_row = m.measure("v4 FindNode, unbonded", findnodes);
+  const Row& nb_row = m.measure("v4 Neighbors, unsolicited", neighbors);
+  const Row& er_row = m.measure("v4 ENRRequest, unbonded", enrreqs);
+  const Row& ers_row = m.measure("v4 ENRResponse, unsolicited", enrresps);
+  const Row& bad_row = m.measure("v4 Ping, signature bytes altered, hash fixed", badsig);
+
+  // ---- discv5 ----
+  Packets v5_min;
+  Packets v5_big;
+  Packets v5_repeat;
+  Packets garbage;
+  Packets whoareyou;
+  Packets hs_nochallenge;
+  for (std::size_t i = 0; i < kN; ++i) {
+    V5Peer p(80'000 + i, src(10, i), *e.server);
+    v5_min.emplace_back(p.random_packet(1), src(10, i));  // the smallest message packet
+    v5_big.emplace_back(p.random_packet(1000), src(11, i));
+    const Bytes again = p.random_packet(8);
+    v5_repeat.emplace_back(again, src(12, 0));  // one (id, endpoint): the challenge repeats
+    Bytes g(63 + rng.next_u64() % (1280 - 63 + 1));
+    rng.fill(g);
+    garbage.emplace_back(g, src(13, i));
+    // A WHOAREYOU that answers nothing of ours.
+    Bytes w(v5wire::kWhoareyouPacketSize);
+    v5wire::Nonce nonce{};
+    v5wire::IdNonce id_nonce{};
+    rng.fill(nonce);
+    rng.fill(id_nonce);
+    auto enc = v5wire::encode_whoareyou(w, our_masker, nonce, id_nonce, 0, p.iv());
+    REQUIRE(enc);
+    whoareyou.emplace_back(w, src(14, i));
+    // A handshake answering a challenge we never sent (made up, addressed to itself).
+    Bytes fake(v5wire::kWhoareyouPacketSize);
+    const crypto::AesCtr128 self_masker(v5wire::masking_key(p.id));
+    auto fw = v5wire::encode_whoareyou(fake, self_masker, nonce, id_nonce, 0, p.iv());
+    REQUIRE(fw);
+    hs_nochallenge.emplace_back(p.handshake(fake, v5_ping_pt(Bytes{1})), src(15, i));
+  }
+  const Row& v5min_row = m.measure("v5 random message packet, smallest (88 B)", v5_min);
+  const Row& v5big_row = m.measure("v5 random message packet, large", v5_big);
+  const Row& v5rep_row = m.measure("v5 random packet, same (id, endpoint) again", v5_repeat);
+  const Row& garbage_row = m.measure("random bytes, 63..1280 B", garbage);
+  const Row& who_row = m.measure("v5 WHOAREYOU, unsolicited", whoareyou);
+  const Row& hsn_row = m.measure("v5 handshake, no challenge", hs_nochallenge);
+
+  // Handshakes on a real challenge, but with a bad id-signature or a bad record: the
+  // challenge (63 B) was already paid for by the random packet; the handshake draws nothing.
+  Packets hs_badsig;
+  Packets hs_badrec;
+  for (std::size_t i = 0; i < kN; ++i) {
+    V5Peer p(90'000 + i, src(16, i), *e.server);
+    const auto who = e.exchange(p.random_packet(), p.ep);
+    REQUIRE(who.size() == 1);
+    hs_badsig.emplace_back(p.handshake(who[0], v5_ping_pt(Bytes{1}), std::nullopt, true), p.ep);
+    V5Peer q(91'000 + i, src(17, i), *e.server);
+    const auto who2 = e.exchange(q.random_packet(), q.ep);
+    REQUIRE(who2.size() == 1);
+    const Bytes bad = tampered_record(q.record);
+    hs_badrec.emplace_back(q.handshake(who2[0], v5_ping_pt(Bytes{1}), ByteView(bad)), q.ep);
+  }
+  const Row& hsb_row = m.measure("v5 handshake, bad id-signature", hs_badsig);
+  const Row& hsr_row = m.measure("v5 handshake, bad record", hs_badrec);
+  m.print();
+
+  // Nothing at all for these.
+  for (const Row* r : {&pong_row, &fn_row, &nb_row, &er_row, &ers_row, &garbage_row, &who_row,
+                       &hsn_row, &hsb_row, &hsr_row}) {
+    INFO(r->kind);
+    REQUIRE(r->out_bytes == 0);
+  }
+  // discv5 challenges: one 63-byte WHOAREYOU per packet, never more than the packet.
+  for (const Row* r : {&v5min_row, &v5big_row, &v5rep_row}) {
+    INFO(r->kind);
+    REQUIRE(r->out_packets <= r->samples);
+    REQUIRE(r->out_bytes == r->out_packets * v5wire::kWhoareyouPacketSize);
+    REQUIRE(r->out_bytes <= r->in_bytes);
+    REQUIRE(r->min_in >= v5wire::kWhoareyouPacketSize);
+  }
+  REQUIRE(v5min_row.out_packets == v5min_row.samples);
+  REQUIRE(v5big_row.out_packets == v5big_row.samples);
+  // The same (id, endpoint) again: the stored challenge, within the per-IP limit.
+  REQUIRE(v5rep_row.out_packets <= ServerConfig{}.whoareyou_per_ip_burst);
+  REQUIRE(v5min_row.min_in == 88);
+  // The known exception: discv4 Ping -> Pong + bond Ping, as every discv4 implementation
+  // must for the endpoint proof. Two packets, and at most ~2.5x the bytes.
+  REQUIRE(ping_row.out_packets == 2 * ping_row.samples);
+  REQUIRE(ping_row.ratio() <= 2.5);
+  REQUIRE(bad_row.out_packets <= 2 * bad_row.samples);
+  REQUIRE(bad_row.ratio() <= 2.5);
+  REQUIRE(e.dropped(Drop::kV4Malformed) + bad_row.out_packets / 2 == bad_row.samples);
+}
+
+TEST_CASE("amplification: a discv4 Ping flood from one sender id draws one bond Ping",
+          "[hardening][amplification]") {
+  // The Pong is owed to every (fresh) Ping; the bond Ping is sent once per sender id while
+  // it is outstanding, so repeating a sender's id does not repeat the second packet.
+  Target e;
+  const V4Peer p(95'000, src(20, 0));
+  std::uint64_t in = 0;
+  for (std::int64_t i = 0; i < 32; ++i) {
+    const Bytes ping = p.ping(e.clock, std::nullopt, 20 + i);
+    in += ping.size();
+    e.deliver(ping, src(20, static_cast<std::size_t>(i)));
+  }
+  REQUIRE(e.tx.packets == 32 + 1);
+  REQUIRE(double(e.tx.bytes) / double(in) <= 1.3);
+}
+
+TEST_CASE("amplification: one signed discv4 Ping replayed from spoofed sources",
+          "[hardening][amplification]") {
+  // Pings are not replay-filtered (discv4.cc: an honest retransmission is byte-identical),
+  // so one signed Ping can be replayed from any number of spoofed sources, each copy drawing
+  // a Pong (and the first a bond Ping). The Pong carries a 32-byte hash and our enr-seq: it
+  // is ~10% larger than the smallest Ping.
+  Target e;
+  const V4Peer p(96'000, src(21, 0));
+  const Bytes ping = p.ping(e.clock);
+  const std::uint64_t kCopies = 64;
+  std::uint64_t pong_bytes = 0;
+  std::uint64_t pongs = 0;
+  e.tx.on_send = [&](ByteView payload, const Endpoint&) {
+    auto d = v4wire::decode(payload);
+    if (d && d->type == v4wire::PacketType::kPong) {
+      ++pongs;
+      pong_bytes += payload.size();
+    }
+  };
+  for (std::uint64_t i = 0; i < kCopies; ++i) {
+    e.deliver(ping, src(21, static_cast<std::size_t>(i)));
+  }
+  std::printf("replayed v4 Ping: %zu B in, Pong %llu B out per copy (%.2fx), %llu packets total\n",
+              ping.size(), static_cast<unsigned long long>(pong_bytes / kCopies),
+              double(pong_bytes) / double(kCopies * ping.size()),
+              static_cast<unsigned long long>(e.tx.packets));
+  REQUIRE(pongs == kCopies);
+  REQUIRE(e.tx.packets <= kCopies + 1);
+  REQUIRE(double(e.tx.bytes) / double(kCopies * ping.size()) <= 1.3);
+}
