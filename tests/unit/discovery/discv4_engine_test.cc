@@ -6,7 +6,9 @@
 #include "discplane/discovery/server.h"
 #include "discplane/wire/enr.h"
 #include "discplane/wire/v4wire.h"
+
 #include "unit/discovery/engine_harness.h"
+#include "unit/discovery/raw_peers.h"
 
 using namespace discplane;
 using namespace discplane::disc;
@@ -15,65 +17,7 @@ using discplane::test::FakeClock;
 
 namespace {
 
-// A discv4 peer we drive by hand.
-struct RawPeer {
-  crypto::PrivateKey key;
-  crypto::PublicKey pub;
-  NodeId id;
-  Endpoint ep;
-
-  RawPeer(std::uint64_t seed, Endpoint endpoint)
-      : key(test::key_from_seed(seed)),
-        pub(*crypto::derive_public_key(key)),
-        id(crypto::node_id_of(pub)),
-        ep(endpoint) {}
-
-  Bytes ping(const FakeClock& clock, std::optional<std::uint64_t> enr_seq = std::nullopt,
-             std::int64_t expiration_offset = 20, v4wire::RpcEndpoint from = {}) const {
-    v4wire::Ping p;
-    p.from = from.ip.valid() ? from : v4wire::RpcEndpoint{ep.ip, ep.port, ep.port};
-    p.to = {IpAddress::v4(127, 0, 0, 1), 30303, 0};
-    p.expiration = static_cast<std::uint64_t>(clock.now().unix_s + expiration_offset);
-    p.enr_seq = enr_seq;
-    return encode([&](MutableByteView out) { return v4wire::encode_ping(key, p, out); });
-  }
-  Bytes pong(const FakeClock& clock, const Hash256& ping_hash,
-             v4wire::RpcEndpoint to = {IpAddress::v4(127, 0, 0, 1), 30303, 0}) const {
-    v4wire::Pong p;
-    p.to = to;
-    p.ping_hash = ping_hash;
-    p.expiration = static_cast<std::uint64_t>(clock.now().unix_s + 20);
-    return encode([&](MutableByteView out) { return v4wire::encode_pong(key, p, out); });
-  }
-  Bytes findnode(const FakeClock& clock, const crypto::PublicKey& target) const {
-    v4wire::FindNode f;
-    f.target = target;
-    f.expiration = static_cast<std::uint64_t>(clock.now().unix_s + 20);
-    return encode([&](MutableByteView out) { return v4wire::encode_findnode(key, f, out); });
-  }
-  Bytes enrrequest(const FakeClock& clock) const {
-    return encode([&](MutableByteView out) {
-      return v4wire::encode_enrrequest(
-          key, v4wire::ENRRequest{static_cast<std::uint64_t>(clock.now().unix_s + 20)}, out);
-    });
-  }
-  Bytes neighbors(const FakeClock& clock, std::span<const v4wire::NeighborNode> nodes) const {
-    Bytes out(1280);
-    auto enc = v4wire::encode_neighbors(key, nodes, clock.now().unix_s + 20, out);
-    REQUIRE(enc);
-    out.resize(enc->packet.size);
-    return out;
-  }
-
-  template <class F>
-  static Bytes encode(F&& f) {
-    Bytes out(1280);
-    auto enc = f(MutableByteView(out));
-    REQUIRE(enc);
-    out.resize(enc->size);
-    return out;
-  }
-};
+using RawPeer = test::RawV4Peer;
 
 struct Fixture {
   FakeClock clock;
@@ -117,7 +61,7 @@ struct Fixture {
       }
     }
     if (our_ping != Hash256{}) {
-      deliver(peer.pong(clock, our_ping, {IpAddress::v4(127, 0, 0, 1), 30303, 0}), peer.ep);
+      deliver(peer.pong(clock, our_ping), peer.ep);
       tx.take();
     }
   }
@@ -403,7 +347,7 @@ TEST_CASE("v4: Pong votes move our external address once a majority agrees", "[e
       }
     }
     f.tx.sent.clear();
-    f.deliver(peer.pong(f.clock, our_ping, {external, 30303, 0}), peer.ep);
+    f.deliver(peer.pong(f.clock, our_ping, std::nullopt, {external, 30303, 0}), peer.ep);
     f.tx.sent.clear();
   }
   const auto& rec = f.server->local_record();

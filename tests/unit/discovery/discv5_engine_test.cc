@@ -12,6 +12,7 @@
 #include "discplane/wire/v5wire.h"
 
 #include "unit/discovery/engine_harness.h"
+#include "unit/discovery/raw_peers.h"
 
 using namespace discplane;
 using namespace discplane::disc;
@@ -20,118 +21,8 @@ using discplane::test::FakeClock;
 
 namespace {
 
-enr::Record make_record(const crypto::PrivateKey& key, const Endpoint& ep, std::uint64_t seq = 1) {
-  enr::Builder b;
-  b.set_seq(seq).set_ip(ep.ip).set_udp(ep.port);
-  auto r = b.sign(key);
-  REQUIRE(r);
-  return *r;
-}
-
-// A discv5 peer driven by hand: random packet, handshake on WHOAREYOU, then messages on
-// the session. It decodes what the engine sends it.
-struct RawV5Peer {
-  crypto::PrivateKey key;
-  crypto::PublicKey pub;
-  NodeId id;
-  Endpoint ep;
-  enr::Record record;
-  NodeId remote_id{};
-  crypto::PublicKey remote_pub{};
-  std::optional<crypto::AesGcm128> write;
-  std::optional<crypto::AesGcm128> read;
-  crypto::DeterministicRandom rng;
-  std::uint32_t counter = 0;
-  std::array<std::uint8_t, 1280> header_scratch{};
-  std::array<std::uint8_t, 1280> plain{};
-
-  RawV5Peer(std::uint64_t seed, Endpoint endpoint)
-      : key(test::key_from_seed(seed)),
-        pub(*crypto::derive_public_key(key)),
-        id(crypto::node_id_of(pub)),
-        ep(endpoint),
-        record(make_record(key, endpoint)),
-        rng(seed) {}
-
-  void target(const DiscoveryServer& s) {
-    remote_id = s.local_id();
-    remote_pub = s.local_public_key();
-  }
-  v5wire::Nonce nonce() {
-    v5wire::Nonce n{};
-    ++counter;
-    std::memcpy(n.data(), &counter, 4);
-    rng.fill(MutableByteView(n).subspan(4));
-    return n;
-  }
-  v5wire::MaskingIv iv() {
-    v5wire::MaskingIv v{};
-    rng.fill(v);
-    return v;
-  }
-  crypto::AesCtr128 masker() const { return crypto::AesCtr128(v5wire::masking_key(remote_id)); }
-
-  Bytes random_packet() {
-    crypto::AesKey k{};
-    rng.fill(k);
-    const crypto::AesGcm128 junk(k);
-    Bytes junk_pt(20, 0x42);
-    Bytes out(1280);
-    auto p = v5wire::encode_message_packet(out, masker(), id, nonce(), iv(), junk, junk_pt);
-    REQUIRE(p);
-    out.resize(p->size());
-    return out;
-  }
-  // Answers a WHOAREYOU with a handshake carrying `plaintext`; the session is then ours.
-  Bytes handshake(const Bytes& whoareyou, ByteView plaintext, bool with_record = true) {
-    const crypto::AesCtr128 own(v5wire::masking_key(id));
-    auto h = v5wire::decode_header(whoareyou, own, header_scratch);
-    REQUIRE(h);
-    REQUIRE(h->flag == v5wire::Flag::kWhoareyou);
-    crypto::PrivateKey eph{};
-    do {
-      rng.fill(eph);
-    } while (!crypto::is_valid_private_key(eph));
-    auto hs = v5wire::make_initiator_handshake(key, eph, remote_pub, id, remote_id, h->header_data);
-    REQUIRE(hs);
-    write.emplace(hs->keys.initiator_key);
-    read.emplace(hs->keys.recipient_key);
-    Bytes out(1280);
-    auto p =
-        v5wire::encode_handshake(out, masker(), id, nonce(), iv(), hs->id_signature, hs->eph_pubkey,
-                                 with_record ? record.raw() : ByteView{}, *write, plaintext);
-    REQUIRE(p);
-    out.resize(p->size());
-    return out;
-  }
-  Bytes message(ByteView plaintext) {
-    REQUIRE(write);
-    Bytes out(1280);
-    auto p = v5wire::encode_message_packet(out, masker(), id, nonce(), iv(), *write, plaintext);
-    REQUIRE(p);
-    out.resize(p->size());
-    return out;
-  }
-  v5wire::Flag flag_of(const Bytes& packet) {
-    const crypto::AesCtr128 own(v5wire::masking_key(id));
-    auto h = v5wire::decode_header(packet, own, header_scratch);
-    REQUIRE(h);
-    return h->flag;
-  }
-  // Decrypts a message the engine sent on the session (views valid until the next call).
-  v5wire::Message open(const Bytes& packet) {
-    const crypto::AesCtr128 own(v5wire::masking_key(id));
-    auto h = v5wire::decode_header(packet, own, header_scratch);
-    REQUIRE(h);
-    REQUIRE(h->flag == v5wire::Flag::kMessage);
-    REQUIRE(h->src_id == remote_id);
-    auto pt = v5wire::open_message(*h, *read, plain);
-    REQUIRE(pt);
-    auto m = v5wire::decode_message(*pt);
-    REQUIRE(m);
-    return *m;
-  }
-};
+using test::make_record;
+using test::RawV5Peer;
 
 Bytes ping_pt(ByteView req_id, std::uint64_t seq = 1) {
   Bytes out(64);
@@ -270,7 +161,7 @@ TEST_CASE("v5: a handshake without a record is refused when we know no record", 
   RawV5Peer p(22, test::loopback(40002));
   p.target(*f.server);
   const Bytes whoareyou = f.exchange(p.random_packet(), p.ep);
-  f.deliver(p.handshake(whoareyou, ping_pt(kReqId), /*with_record=*/false), p.ep);
+  f.deliver(p.handshake(whoareyou, ping_pt(kReqId), /*record=*/ByteView{}), p.ep);
   REQUIRE(f.tx.take().empty());
   REQUIRE(f.counters().dropped(Drop::kV5BadHandshake) == 1);
   REQUIRE(f.server->session_count() == 0);

@@ -149,7 +149,7 @@ TEST_CASE("flood: 1M undecryptable discv5 packets from distinct spoofed endpoint
         }
         const auto answer = e.exchange(late.handshake(who[0], v5_ping_pt(kReqA)), late.ep);
         REQUIRE(answer.size() == 1);
-        auto m = late.open(answer[0]);
+        auto m = late.try_open(answer[0]);
         REQUIRE(m);
         REQUIRE(std::holds_alternative<v5wire::Pong>(*m));
         late_handshake_done = true;
@@ -475,7 +475,7 @@ TEST_CASE("flood: records with bad signatures or over 300 bytes are never accept
     e.server->handle(msg::Lookup{Protocol::kV5, std::nullopt, 1}, e.tx);
     const auto out = e.tx.take_kept();
     REQUIRE(out.size() == 1);
-    auto fn = p.open(out[0]);
+    auto fn = p.try_open(out[0]);
     REQUIRE(fn);
     REQUIRE(std::holds_alternative<v5wire::FindNode>(*fn));
     const Bytes rid(std::get<v5wire::FindNode>(*fn).req_id.begin(),
