@@ -24,6 +24,7 @@
 #include "discplane/control/node_db.h"
 #include "discplane/control/node_key.h"
 #include "discplane/control/spsc_ring.h"
+#include "discplane/control/telemetry.h"
 #include "discplane/crypto/random.h"
 #include "discplane/discovery/node_id.h"
 #include "discplane/discovery/peer_table.h"
@@ -117,6 +118,8 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
 
   PeerEvent peer_event;
   std::function<void()> control_tick;
+  // DPDK telemetry (/discplane/...): reads `snapshots`, so it is declared after it and goes first.
+  std::unique_ptr<TelemetryRegistration> telemetry;
 
   // Lookups asked for by other threads (the API), drained into the ring by the control
   // thread: the ring has a single producer. Control plane only; the core never locks.
@@ -491,6 +494,13 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   }
   impl->server = std::make_unique<disc::DiscoveryServer>(sc, impl->clock, impl->rng, impl.get());
   impl->publish();
+  if (impl->dpdk) {  // the EAL is up: its telemetry socket serves /discplane/... from snapshots
+    auto telemetry = TelemetryRegistration::attach(impl->snapshots, impl->bound);
+    if (!telemetry) {
+      return fail(telemetry.error());
+    }
+    impl->telemetry = std::move(*telemetry);
+  }
   return std::unique_ptr<Appliance>(new Appliance(std::move(impl)));
 }
 

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git clang clang-format
-  libdpdk-dev dpdk
+  libdpdk-dev dpdk dpdk-dev
   libsecp256k1-dev libipsec-mb-dev libssl-dev libcrypto++-dev
   libyaml-cpp-dev libexpected-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   catch2 libbenchmark-dev

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "e2e/netns.h"
 #include "e2e/process.h"
 
 using namespace e2e;
@@ -21,49 +22,6 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::string kPrefix = "dpe2e";
-
-// The namespace (and the tap name, EAL file prefix) of this test process.
-struct Netns {
-  std::string name = kPrefix + "_ns_" + std::to_string(::getpid());
-
-  Netns() {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/var/run/netns", ec)) {
-      const std::string n = entry.path().filename().string();
-      const std::string stale = kPrefix + "_ns_";
-      if (n.rfind(stale, 0) == 0) {
-        const int pid = std::atoi(n.c_str() + stale.size());
-        if (pid > 0 && ::kill(pid, 0) != 0) {
-          sh("ip netns del " + n + " 2>/dev/null");
-        }
-      }
-    }
-    sh("ip netns del " + name + " 2>/dev/null");
-    created = sh("ip netns add " + name) == 0;
-  }
-  ~Netns() { sh("ip netns del " + name + " 2>/dev/null"); }
-  Netns(const Netns&) = delete;
-  Netns& operator=(const Netns&) = delete;
-
-  // Runs f on a thread that entered the namespace (setns is per thread).
-  bool run(const std::function<void()>& f) const {
-    bool entered = false;
-    std::thread t([&] {
-      const int fd = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-      entered = fd >= 0 && ::setns(fd, CLONE_NEWNET) == 0;
-      if (fd >= 0) {
-        ::close(fd);
-      }
-      if (entered) {
-        f();
-      }
-    });
-    t.join();
-    return entered;
-  }
-
-  bool created = false;
-};
 
 std::uint16_t icmp_checksum(const std::uint8_t* p, std::size_t n) {
   std::uint32_t sum = 0;
@@ -114,11 +72,6 @@ bool ping_once(const char* dst, std::uint16_t seq) {
   return ok;
 }
 
-bool interface_exists(const std::string& name) {
-  struct stat st {};
-  return ::stat(("/sys/class/net/" + name).c_str(), &st) == 0;
-}
-
 }  // namespace
 
 TEST_CASE("dpdk backend: tap in a namespace answers ARP and ping and discovers a socket peer",
@@ -135,7 +88,7 @@ TEST_CASE("dpdk backend: tap in a namespace answers ARP and ping and discovers a
   const std::string ns_ip = net + "1";
   sh("ip link del " + tap + " 2>/dev/null");  // a persistent leftover from a crashed run
 
-  Netns ns;  // declared before the processes: deleted after they are gone
+  Netns ns(kPrefix);  // declared before the processes: deleted after they are gone
   REQUIRE(ns.created);
   REQUIRE(sh("ip -n " + ns.name + " link set lo up") == 0);
 

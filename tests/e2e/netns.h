@@ -1,0 +1,70 @@
+// A network namespace owned by one test process (`<prefix>_ns_<pid>`), deleted at scope exit;
+// stale ones of dead test processes with the same prefix are removed first. run() executes a
+// function on a thread that joined the namespace (setns is per thread). Needs root.
+#pragma once
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "e2e/process.h"
+
+namespace e2e {
+
+struct Netns {
+  std::string prefix;
+  std::string name;
+  bool created = false;
+
+  explicit Netns(const std::string& tag)
+      : prefix(tag), name(tag + "_ns_" + std::to_string(::getpid())) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/var/run/netns", ec)) {
+      const std::string n = entry.path().filename().string();
+      const std::string stale = prefix + "_ns_";
+      if (n.rfind(stale, 0) == 0) {
+        const int pid = std::atoi(n.c_str() + stale.size());
+        if (pid > 0 && ::kill(pid, 0) != 0) {
+          sh("ip netns del " + n + " 2>/dev/null");
+        }
+      }
+    }
+    sh("ip netns del " + name + " 2>/dev/null");
+    created = sh("ip netns add " + name) == 0;
+  }
+  ~Netns() { sh("ip netns del " + name + " 2>/dev/null"); }
+  Netns(const Netns&) = delete;
+  Netns& operator=(const Netns&) = delete;
+
+  // Runs f on a thread that entered the namespace.
+  bool run(const std::function<void()>& f) const {
+    bool entered = false;
+    std::thread t([&] {
+      const int fd = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+      entered = fd >= 0 && ::setns(fd, CLONE_NEWNET) == 0;
+      if (fd >= 0) {
+        ::close(fd);
+      }
+      if (entered) {
+        f();
+      }
+    });
+    t.join();
+    return entered;
+  }
+};
+
+inline bool interface_exists(const std::string& name) {
+  struct stat st {};
+  return ::stat(("/sys/class/net/" + name).c_str(), &st) == 0;
+}
+
+}  // namespace e2e
