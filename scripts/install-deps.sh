@@ -11,6 +11,7 @@ PACKAGES=(
   libyaml-cpp-dev libexpected-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   catch2 libbenchmark-dev
   iproute2 iputils-ping procps nodejs npm
+  systemd dpkg-dev file
 )
 
 missing=()
