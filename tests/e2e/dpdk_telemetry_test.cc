@@ -122,6 +122,15 @@ TEST_CASE("dpdk telemetry: /discplane/stats, /discplane/peers, /discplane/node f
 
   Netns ns(kPrefix);
   REQUIRE(ns.created);
+  // The EAL leaves its runtime directory behind; ours goes once the process is gone (this is
+  // declared before the nodes, so it is destroyed after them).
+  struct RuntimeDir {
+    std::string path;
+    ~RuntimeDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } runtime_dir{"/var/run/dpdk/" + file_prefix};
   REQUIRE(sh("ip -n " + ns.name + " link set lo up") == 0);
 
   TempDir dir("e2e-dptel");
