@@ -445,6 +445,12 @@ std::size_t DpdkPort::Impl::run_once(disc::DatagramSink& sink) noexcept {
     sink.on_burst(std::span<const disc::Datagram>(datagrams.data(), held), tx);
     tx.release();
     rte_pktmbuf_free_bulk(rx.data(), static_cast<unsigned>(held));
+  } else {
+    // A burst with nothing for the engine (ARP, foreign traffic, junk) must still let the
+    // sink run its timers, commands and snapshots: a steady stream of such frames would
+    // otherwise starve them.
+    sink.on_idle(tx);
+    tx.release();
   }
   flush();
   return n;
