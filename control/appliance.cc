@@ -37,9 +37,7 @@ namespace discplane::control {
 
 namespace {
 
-std::int64_t ns_of(Duration d) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-}
+std::int64_t ns_of(Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
 
 constexpr std::size_t kCommandRing = 4096;
 constexpr std::size_t kCommandsPerPass = 64;  // bounded work per loop pass

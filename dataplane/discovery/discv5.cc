@@ -342,7 +342,7 @@ void Discv5State::on_packet(ByteView payload, const Endpoint& from) noexcept {
   if (!h) {
     // Neither discv4 (the engine checked first) nor a discv5 header: not discovery at all.
     s.engine.counters().drop(v5wire::is_not_discv5(h.error()) ? Drop::kNotDiscovery
-                                                              : Drop::kV5Malformed);
+                                                                : Drop::kV5Malformed);
     return;
   }
   if (h->flag != v5wire::Flag::kWhoareyou && h->src_id == s.engine.local().id) {

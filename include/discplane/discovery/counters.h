@@ -48,7 +48,7 @@ struct Counters {
   std::uint64_t v4_bonds = 0;            // endpoint proofs established
   std::uint64_t v4_pings_sent_back = 0;  // pings to complete a bond with a new sender
   std::uint64_t v4_request_timeouts = 0;
-  std::uint64_t v4_late_pongs = 0;  // Pongs accepted after their ping timed out
+  std::uint64_t v4_late_pongs = 0;        // Pongs accepted after their ping timed out
   std::uint64_t v5_whoareyou_sent = 0;
   std::uint64_t v5_whoareyou_resent = 0;      // same challenge repeated while pending
   std::uint64_t v5_handshakes_initiated = 0;  // we answered a WHOAREYOU
@@ -60,7 +60,8 @@ struct Counters {
   std::uint64_t v5_talk_requests = 0;
   std::uint64_t enr_updates_learned = 0;   // newer peer records stored
   std::uint64_t local_record_updates = 0;  // our own ENR re-signed
-  std::uint64_t fork_filtered = 0;  // records kept out of (or removed from) the table: fork id
+  // Records kept out of (or removed from) the table by ServerConfig::fork_filter.
+  std::uint64_t fork_filtered = 0;
   std::uint64_t lookups_started = 0;
   std::uint64_t lookups_done = 0;
   // Lookup durations: bucket i counts lookups that took < kLookupBucketsMs[i] ms (last: +Inf).
