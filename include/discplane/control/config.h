@@ -33,8 +33,9 @@ struct ConfigError {
 
 enum class Protocol : std::uint8_t { kDiscv4, kDiscv5 };
 enum class Backend : std::uint8_t { kSocket, kDpdk };
-// node: a normal discovery participant. bootnode: answers and keeps its table fresh but does no
-// periodic random lookups. crawl: looks up continuously and records every node it sees.
+// node: a normal discovery participant. bootnode: answers and keeps its table fresh; looks up
+// only its own id (start, +2 s, then every bootnode.refresh_interval). crawl: a lookup per
+// protocol every crawl.lookup_interval, every node seen recorded in crawl.output (nodes.json).
 enum class Mode : std::uint8_t { kNode, kBootnode, kCrawl };
 enum class LogLevel : std::uint8_t { kError, kWarn, kInfo, kDebug };
 
