@@ -481,6 +481,7 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   sc.fork_filter.require_eth = config.fork_filter.require_eth;
   if (config.mode == Mode::kCrawl) {
     sc.report_node_events = true;
+    sc.max_lookups = 64;  // crawl.lookup_interval outpaces 16 concurrent lookups of ~1-3 s
     impl->crawl = std::make_unique<CrawlSession>(config.crawl, stderr);
   }
 
