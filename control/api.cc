@@ -140,8 +140,11 @@ struct ApiServer::Impl {
                 [this](const httplib::Request& req, httplib::Response& res) { lookup(req, res); });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       auto pinned = appliance.snapshots().acquire();
-      res.set_content(render_metrics(pinned.get(), now_mono_ns()),
-                      std::string(kPrometheusContentType));
+      std::string body = render_metrics(pinned.get(), now_mono_ns());
+      if (auto crawl = appliance.crawl_stats()) {
+        body += render_crawl_metrics(*crawl);
+      }
+      res.set_content(body, std::string(kPrometheusContentType));
     });
     // Unknown paths and wrong methods: httplib sets the status; we give the body its shape.
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <thread>
 
+#include "discplane/control/crawl.h"
 #include "discplane/control/node_db.h"
 #include "discplane/control/node_key.h"
 #include "discplane/control/spsc_ring.h"
@@ -97,6 +98,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   crypto::PrivateKey key{};
   SystemClock clock;
   crypto::BulkRandom rng;
+  crypto::BulkRandom rng_control;  // the control thread's (crawl targets)
   std::unique_ptr<disc::DiscoveryServer> server;
   std::unique_ptr<net::SocketPort> socket;
   std::unique_ptr<net::DpdkPort> dpdk;
@@ -120,6 +122,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   std::function<void()> control_tick;
   // DPDK telemetry (/discplane/...): reads `snapshots`, so it is declared after it and goes first.
   std::unique_ptr<TelemetryRegistration> telemetry;
+  std::unique_ptr<CrawlSession> crawl;  // crawl mode only
 
   // Lookups asked for by other threads (the API), drained into the ring by the control
   // thread: the ring has a single producer. Control plane only; the core never locks.
@@ -196,6 +199,11 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
     recent_lookups.push_back(std::move(o));
   }
   void on_local_record_changed(const enr::Record&) noexcept override {}
+  void on_node_event(const disc::NodeEvent& e) noexcept override {
+    if (crawl) {
+      crawl->on_node_event(e);
+    }
+  }
 
   void publish() noexcept {
     const disc::Time now = clock.now();
@@ -290,9 +298,22 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
     const bool v4 = config.runs(Protocol::kDiscv4);
     const bool v5 = config.runs(Protocol::kDiscv5);
     const bool random_lookups = config.mode != Mode::kBootnode;
+    // Lookup pace by mode: node = timers.lookup_interval; bootnode = one self lookup per
+    // bootnode.refresh_interval; crawl = one lookup per crawl.lookup_interval, all random.
+    Clock::duration every4 = config.timers.lookup_interval.discv4;
+    Clock::duration every5 = config.timers.lookup_interval.discv5;
+    if (config.mode == Mode::kBootnode) {
+      every4 = every5 = config.bootnode.refresh_interval;
+    } else if (config.mode == Mode::kCrawl) {
+      every4 = every5 = config.crawl.lookup_interval;
+    }
     Timer reval{now0 + kRevalidateTick, kRevalidateTick};
-    Timer look4{now0 + config.timers.lookup_interval.discv4, config.timers.lookup_interval.discv4};
-    Timer look5{now0 + config.timers.lookup_interval.discv5, config.timers.lookup_interval.discv5};
+    Timer look4{now0 + every4, every4};
+    Timer look5{now0 + every5, every5};
+    CrawlTargets crawl_targets(rng_control);
+    if (crawl) {
+      crawl->start(clock.now().unix_s);
+    }
     Timer prune{now0 + config.timers.prune_interval, config.timers.prune_interval};
     std::uint64_t lookups_v4 = 0;
     std::uint64_t lookups_v5 = 0;
@@ -327,11 +348,23 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       // start-up lookups failed would otherwise never learn its closest peers) and a random
       // target (spreads the table over all buckets). A bootnode does only the light self
       // lookups.
-      if (v4 && due(look4)) {
-        push_lookup(disc::Protocol::kV4, random_lookups && (++lookups_v4 % 2) == 0);
-      }
-      if (v5 && due(look5)) {
-        push_lookup(disc::Protocol::kV5, random_lookups && (++lookups_v5 % 2) == 0);
+      if (crawl) {
+        // Crawl: random discv4 targets, discv5 targets sweeping the id space.
+        if (v4 && due(look4) && commands.try_push(disc::msg::Lookup{disc::Protocol::kV4, {}, 0})) {
+          crawl->count_lookup();
+        }
+        if (v5 && due(look5) &&
+            commands.try_push(disc::msg::Lookup{disc::Protocol::kV5, crawl_targets.next_v5(), 0})) {
+          crawl->count_lookup();
+        }
+        crawl->tick(now, clock.now().unix_s);
+      } else {
+        if (v4 && due(look4)) {
+          push_lookup(disc::Protocol::kV4, random_lookups && (++lookups_v4 % 2) == 0);
+        }
+        if (v5 && due(look5)) {
+          push_lookup(disc::Protocol::kV5, random_lookups && (++lookups_v5 % 2) == 0);
+        }
       }
       if (due(prune)) {
         (void)commands.try_push(disc::msg::Prune{});
@@ -354,6 +387,9 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
     core_stop.store(true, std::memory_order_release);  // in case the ring was full
     // The core's last snapshot goes to the node database.
     save_node_db();
+    if (crawl) {
+      crawl->finish(clock.now().unix_s);
+    }
   }
 
   void push_lookup(disc::Protocol p, bool random) {
@@ -440,6 +476,17 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   sc.whoareyou_global_rate = config.discv5.whoareyou_rate_global;
   sc.whoareyou_global_burst = std::max<std::uint32_t>(1, config.discv5.whoareyou_rate_global / 10);
   sc.v5_request_timeout_ns = ns_of(config.discv5.request_timeout);
+  for (const Config::ForkId& f : config.fork_filter.accept) {
+    if (sc.fork_filter.count < sc.fork_filter.accepted.size()) {
+      sc.fork_filter.accepted[sc.fork_filter.count++] = enr::ForkId{f.hash, f.next};
+    }
+  }
+  sc.fork_filter.require_eth = config.fork_filter.require_eth;
+  if (config.mode == Mode::kCrawl) {
+    sc.report_node_events = true;
+    sc.max_lookups = 64;  // crawl.lookup_interval outpaces 16 concurrent lookups of ~1-3 s
+    impl->crawl = std::make_unique<CrawlSession>(config.crawl, stderr);
+  }
 
   // The address we announce: configured external address, else the listen address when it
   // is a concrete one, else learned from votes.
@@ -524,11 +571,17 @@ std::string Appliance::enode_url() const {
   return enode::to_string(u);
 }
 
-std::string Appliance::enr_text() const { return enr::to_text(impl_->server->local_record()); }
+std::string Appliance::enr_text() const {
+  return enr::to_text(impl_->server->local_record());
+}
 
-std::string Appliance::node_id_hex() const { return to_hex(impl_->server->local_id()); }
+std::string Appliance::node_id_hex() const {
+  return to_hex(impl_->server->local_id());
+}
 
-Endpoint Appliance::bound_endpoint() const { return impl_->bound; }
+Endpoint Appliance::bound_endpoint() const {
+  return impl_->bound;
+}
 
 void Appliance::start() {
   Impl& i = *impl_;
@@ -551,7 +604,9 @@ void Appliance::start() {
   i.control_thread = std::thread([&i] { i.run_control(); });
 }
 
-void Appliance::request_stop() noexcept { impl_->stop_requested.store(true); }
+void Appliance::request_stop() noexcept {
+  impl_->stop_requested.store(true);
+}
 
 void Appliance::wait() {
   if (impl_->control_thread.joinable()) {
@@ -563,7 +618,9 @@ void Appliance::wait() {
   impl_->running.store(false);
 }
 
-bool Appliance::running() const noexcept { return impl_->running.load(); }
+bool Appliance::running() const noexcept {
+  return impl_->running.load();
+}
 
 bool Appliance::submit(disc::InMessage&& message) {
   return impl_->commands.try_push(std::move(message));
@@ -581,14 +638,27 @@ std::optional<std::uint64_t> Appliance::request_lookup(disc::Protocol protocol,
   return tag;
 }
 
-const SnapshotPublisher<CoreSnapshot>& Appliance::snapshots() const { return impl_->snapshots; }
+const SnapshotPublisher<CoreSnapshot>& Appliance::snapshots() const {
+  return impl_->snapshots;
+}
 
-void Appliance::on_peer_event(PeerEvent callback) { impl_->peer_event = std::move(callback); }
+void Appliance::on_peer_event(PeerEvent callback) {
+  impl_->peer_event = std::move(callback);
+}
 
 void Appliance::on_control_tick(std::function<void()> callback) {
   impl_->control_tick = std::move(callback);
 }
 
-const Config& Appliance::config() const { return impl_->config; }
+const Config& Appliance::config() const {
+  return impl_->config;
+}
+
+std::optional<CrawlStats> Appliance::crawl_stats() const {
+  if (!impl_->crawl) {
+    return std::nullopt;
+  }
+  return impl_->crawl->stats();
+}
 
 }  // namespace discplane::control

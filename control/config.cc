@@ -90,6 +90,16 @@ class Parser {
                                           return parse_string(n2, k2, c.node_db.path, true);
                                         }}});
              }},
+            {"crawl", [&](auto& n, auto& k) { return parse_crawl(n, k, c.crawl); }},
+            {"bootnode",
+             [&](auto& n, auto& k) {
+               return parse_map(n, k, {{"refresh_interval", [&](auto& n2, auto& k2) {
+                                          return parse_duration_field(n2, k2,
+                                                                      c.bootnode.refresh_interval);
+                                        }}});
+             }},
+            {"fork_filter",
+             [&](auto& n, auto& k) { return parse_fork_filter(n, k, c.fork_filter); }},
         });
   }
 
@@ -526,6 +536,90 @@ class Parser {
         });
   }
 
+  Status parse_bool(const YAML::Node& node, const std::string& key, bool& out) {
+    auto text = scalar(node, key, "true or false");
+    CONFIG_TRY(text);
+    if (*text == "true") {
+      out = true;
+    } else if (*text == "false") {
+      out = false;
+    } else {
+      return tl::unexpected(error_at(node, key, "expected true or false, got \"" + *text + "\""));
+    }
+    return {};
+  }
+
+  Status parse_crawl(const YAML::Node& node, const std::string& key, Config::Crawl& out) {
+    return parse_map(
+        node, key,
+        {
+            {"lookup_interval",
+             [&](auto& n, auto& k) { return parse_duration_field(n, k, out.lookup_interval); }},
+            {"output", [&](auto& n, auto& k) { return parse_string(n, k, out.output, false); }},
+            {"write_interval",
+             [&](auto& n, auto& k) { return parse_duration_field(n, k, out.write_interval); }},
+            {"progress_interval",
+             [&](auto& n, auto& k) { return parse_duration_field(n, k, out.progress_interval); }},
+            {"resume", [&](auto& n, auto& k) { return parse_bool(n, k, out.resume); }},
+            {"event_ring",
+             [&](auto& n, auto& k) { return parse_uint(n, k, out.event_ring, 64, 1u << 22); }},
+        });
+  }
+
+  // A fork id: {hash: "0x9f3d2254", next: 0}; the hash is 4 bytes of hex, 0x optional.
+  Status parse_fork_id(const YAML::Node& node, const std::string& key, Config::ForkId& out) {
+    bool have_hash = false;
+    CONFIG_TRY(parse_map(
+        node, key,
+        {
+            {"hash",
+             [&](auto& n, auto& k) -> Status {
+               auto text = scalar(n, k, "a 4-byte hex fork hash");
+               CONFIG_TRY(text);
+               std::string_view h = *text;
+               if (h.starts_with("0x") || h.starts_with("0X")) {
+                 h.remove_prefix(2);
+               }
+               Bytes b;
+               if (h.size() != 8 || !from_hex(h, b) || b.size() != 4) {
+                 return Status(tl::unexpected(error_at(
+                     n, k,
+                     "bad fork hash \"" + *text + "\" (want 4 bytes of hex, e.g. 0x9f3d2254)")));
+               }
+               std::copy(b.begin(), b.end(), out.hash.begin());
+               have_hash = true;
+               return Status();
+             }},
+            {"next", [&](auto& n, auto& k) { return parse_uint(n, k, out.next, 0); }},
+        }));
+    if (!have_hash) {
+      return tl::unexpected(error_at(node, key, "a fork id needs \"hash\""));
+    }
+    return {};
+  }
+
+  Status parse_fork_filter(const YAML::Node& node, const std::string& key,
+                           Config::ForkFilter& out) {
+    return parse_map(
+        node, key,
+        {
+            {"accept",
+             [&](auto& n, auto& k) -> Status {
+               std::vector<Config::ForkId> forks;
+               CONFIG_TRY(parse_sequence(
+                   n, k, [&](const YAML::Node& item, const std::string& ik) -> Status {
+                     Config::ForkId f;
+                     CONFIG_TRY(parse_fork_id(item, ik, f));
+                     forks.push_back(f);
+                     return Status();
+                   }));
+               out.accept = std::move(forks);
+               return Status();
+             }},
+            {"require_eth", [&](auto& n, auto& k) { return parse_bool(n, k, out.require_eth); }},
+        });
+  }
+
   std::string file_;
   std::map<std::string, YAML::Mark> marks_;
 };
@@ -696,6 +790,15 @@ Result<void, ConfigError> Config::validate() const {
   if (table.table_ip_limit < table.bucket_ip_limit) {
     return fail_at("table.table_ip_limit", "must not be below table.bucket_ip_limit (" +
                                                std::to_string(table.bucket_ip_limit) + ")");
+  }
+  if (fork_filter.accept.size() > 16) {
+    return fail_at("fork_filter.accept", "at most 16 fork ids");
+  }
+  if (fork_filter.require_eth && fork_filter.accept.empty()) {
+    return fail_at("fork_filter.require_eth", "needs fork_filter.accept (the filter is off)");
+  }
+  if (crawl.write_interval < std::chrono::seconds(1)) {
+    return fail_at("crawl.write_interval", "must be at least 1s");
   }
   if (dataplane.backend == Backend::kDpdk) {
     const auto& d = dataplane.dpdk;

@@ -184,6 +184,8 @@ std::string render_metrics(const CoreSnapshot& s, std::int64_t now_mono_ns) {
   w.gauge("discplane_table_replacements", "Entries in the replacement lists.", s.replacements);
   w.counter("discplane_enr_updates_learned_total", "Newer peer records stored.",
             c.enr_updates_learned);
+  w.counter("discplane_fork_filtered_total",
+            "Records kept out of the table by the fork-id filter (fork_filter).", c.fork_filtered);
   w.counter("discplane_local_record_updates_total", "Times our own ENR was re-signed.",
             c.local_record_updates);
   w.gauge("discplane_local_enr_seq", "Sequence number of our own ENR.", s.local_seq);
@@ -244,6 +246,20 @@ std::string render_metrics(const CoreSnapshot& s, std::int64_t now_mono_ns) {
                ? 0.0
                : static_cast<double>(now_mono_ns - s.taken_mono_ns) / 1e9);
   w.gauge("discplane_up", "1 while the core runs, 0 once it has shut down.", s.shut_down ? 0 : 1);
+  return w.take();
+}
+
+std::string render_crawl_metrics(const CrawlStats& s) {
+  Writer w;
+  w.gauge("discplane_crawl_nodes", "Nodes in the crawl database (nodes.json).", s.nodes);
+  w.gauge("discplane_crawl_nodes_responded", "Crawled nodes that answered at least once.",
+          s.responded);
+  w.counter("discplane_crawl_events_total", "Node events taken from the dataplane.", s.events);
+  w.counter("discplane_crawl_events_dropped_total",
+            "Node events lost because the core->control ring was full.", s.events_dropped);
+  w.counter("discplane_crawl_lookups_total", "Crawl lookups issued (both protocols).", s.lookups);
+  w.counter("discplane_crawl_writes_total", "Times nodes.json was written.", s.writes);
+  w.counter("discplane_crawl_write_errors_total", "Failed nodes.json writes.", s.write_errors);
   return w.take();
 }
 

@@ -371,7 +371,7 @@ void Discv4State::handle_enrresponse(const v4wire::Packet& p, const v4wire::ENRR
     engine_.counters().drop(Drop::kV4BadRecord);
     return;
   }
-  engine_.on_record(*record);
+  engine_.on_record(Protocol::kV4, *record);
 }
 
 // ---- outgoing ------------------------------------------------------------------------------

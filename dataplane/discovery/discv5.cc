@@ -728,7 +728,7 @@ void Discv5State::Impl::handle_nodes(const v5wire::Nodes& m, const SessionKey& k
     (void)requests.erase(id);
     for (std::size_t i = 0; i < n; ++i) {
       if (record_decoded[i].node_id() == key.id) {
-        engine.on_record(record_decoded[i]);
+        engine.on_record(Protocol::kV5, record_decoded[i]);
       }
     }
     return;
@@ -738,7 +738,7 @@ void Discv5State::Impl::handle_nodes(const v5wire::Nodes& m, const SessionKey& k
     (void)requests.erase(id);
   }
   engine.on_nodes(Protocol::kV5, slot, key.id, std::span<const PeerInfo>(found_scratch.data(), n),
-                  final);
+                  final, std::span<const enr::Record>(record_decoded.data(), n));
 }
 
 // ---- TALKREQ/v5 ------------------------------------------------------------------------------

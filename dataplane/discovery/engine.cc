@@ -21,6 +21,7 @@ constexpr std::int64_t kDeadlineCheckNs = 10 * kMillisecond;
 // bond (ping, settle, FindNode) or a discv5 handshake plus one retry.
 constexpr std::int64_t kLookupQueryTimeoutNs = 3 * kSecond;
 constexpr std::uint32_t kRecentNodes = 4096;
+constexpr std::uint32_t kForkRefusedNodes = 4096;
 constexpr std::uint32_t kNoLookup = UINT32_MAX;
 
 std::uint64_t process_hash_secret() {
@@ -64,7 +65,8 @@ Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rn
       observer_(observer),
       table_(crypto::node_id_of(*crypto::derive_public_key(config_.private_key)), config_.table),
       votes_(config_.votes),
-      recent_(kRecentNodes) {
+      recent_(kRecentNodes),
+      fork_refused_(config_.fork_filter.enabled() ? kForkRefusedNodes : 1) {
   now_ = clock_.now();
   local_.private_key = config_.private_key;
   local_.public_key = *crypto::derive_public_key(config_.private_key);
@@ -226,7 +228,29 @@ void Engine::tx_commit(std::size_t size, const Endpoint& to) noexcept {
 
 // ---- events from the protocol states -----------------------------------------------------
 
+bool Engine::fork_allowed(const enr::Record& record) noexcept {
+  if (config_.fork_filter.allows(record)) {
+    if (config_.fork_filter.enabled()) {
+      (void)fork_refused_.erase(record.node_id());
+    }
+    return true;
+  }
+  ++counters_.fork_filtered;
+  (void)fork_refused_.insert(record.node_id(), record.seq());
+  return false;
+}
+
 void Engine::on_node_seen(Protocol p, const NodeRef& node, const enr::Record* record) noexcept {
+  report(NodeEvent::Kind::kResponded, p, node.id, node.public_key, node.endpoint, record);
+  (void)recent_.insert(node.id, RecentNode{node.public_key, node.endpoint});
+  if (config_.fork_filter.enabled()) {
+    if (record != nullptr ? !fork_allowed(*record) : fork_refused(node.id)) {
+      if (record != nullptr) {
+        (void)table_.remove(node.id);
+      }
+      return;
+    }
+  }
   PeerInfo info;
   info.id = node.id;
   info.public_key = node.public_key;
@@ -240,7 +264,6 @@ void Engine::on_node_seen(Protocol p, const NodeRef& node, const enr::Record* re
   if (outcome == AddOutcome::kUpdated || outcome == AddOutcome::kAlreadyKnown) {
     (void)table_.update_endpoint(node.id, node.endpoint);
   }
-  (void)recent_.insert(node.id, RecentNode{node.public_key, node.endpoint});
 }
 
 void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const Endpoint& reported,
@@ -265,7 +288,16 @@ void Engine::on_ping_failed(Protocol /*p*/, const NodeId& id) noexcept {
   (void)table_.mark_failed(id, now_.mono_ns);
 }
 
-void Engine::on_record(const enr::Record& record) noexcept {
+void Engine::on_record(Protocol p, const enr::Record& record) noexcept {
+  if (config_.report_node_events) {
+    const auto ep = record.udp_endpoint_v4() ? record.udp_endpoint_v4() : record.udp_endpoint_v6();
+    report(NodeEvent::Kind::kLearned, p, record.node_id(), record.public_key(),
+           ep.value_or(Endpoint{}), &record);
+  }
+  if (config_.fork_filter.enabled() && !fork_allowed(record)) {
+    (void)table_.remove(record.node_id());
+    return;
+  }
   const UpdateOutcome o = table_.update_enr(record.node_id(), record.raw(), record.seq());
   if (o == UpdateOutcome::kUpdated) {
     ++counters_.enr_updates_learned;
@@ -279,15 +311,25 @@ void Engine::on_record(const enr::Record& record) noexcept {
 }
 
 void Engine::on_nodes(Protocol p, std::uint32_t slot, const NodeId& from,
-                      std::span<const PeerInfo> nodes, bool final) noexcept {
+                      std::span<const PeerInfo> nodes, bool final,
+                      std::span<const enr::Record> records) noexcept {
   std::array<LookupPeer, 32> peers{};
   std::size_t n = 0;
-  for (const PeerInfo& node : nodes) {
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const PeerInfo& node = nodes[i];
     if (node.id == local_.id) {
       continue;
     }
-    (void)table_.add_found(node, now_.mono_ns);
+    const enr::Record* record = i < records.size() ? &records[i] : nullptr;
     const Endpoint& ep = node.endpoint4.valid() ? node.endpoint4 : node.endpoint6;
+    report(NodeEvent::Kind::kLearned, p, node.id, node.public_key, ep, record);
+    // Fork filter: a record of another chain stays out of the table (it still serves the
+    // lookup below: routing is shared); a node without a record is checked when it arrives.
+    const bool keep = !config_.fork_filter.enabled() ||
+                      (record != nullptr ? fork_allowed(*record) : !fork_refused(node.id));
+    if (keep) {
+      (void)table_.add_found(node, now_.mono_ns);
+    }
     (void)recent_.insert(node.id, RecentNode{node.public_key, ep});
     if (n < peers.size()) {
       peers[n++] = LookupPeer{node.id, ep};

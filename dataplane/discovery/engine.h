@@ -103,12 +103,14 @@ class Engine {
                std::optional<std::uint64_t> enr_seq) noexcept;
   void on_ping_failed(Protocol p, const NodeId& id) noexcept;
   // A find-node query answered (part of) a lookup: nodes are offered to the table and the
-  // lookup. `final` is set when the answer is complete.
+  // lookup. `final` is set when the answer is complete. `records`, when not empty, holds the
+  // decoded record of each node (same index; discv5), for the fork filter and node events.
   void on_nodes(Protocol p, std::uint32_t lookup_slot, const NodeId& from,
-                std::span<const PeerInfo> nodes, bool final) noexcept;
+                std::span<const PeerInfo> nodes, bool final,
+                std::span<const enr::Record> records = {}) noexcept;
   void on_query_failed(Protocol p, std::uint32_t lookup_slot, const NodeId& peer) noexcept;
   // A newer record of a peer arrived (already verified and matching the peer's id).
-  void on_record(const enr::Record& record) noexcept;
+  void on_record(Protocol p, const enr::Record& record) noexcept;
 
   // ---- written once, protocol as a parameter ----
   void revalidate(Protocol p) noexcept;
@@ -129,6 +131,19 @@ class Engine {
   void run_deadlines() noexcept;
   void apply_votes() noexcept;
   void rebuild_local_record() noexcept;
+  // Node events for the observer (crawl mode): only with config_.report_node_events.
+  void report(NodeEvent::Kind kind, Protocol p, const NodeId& id, const crypto::PublicKey& key,
+              const Endpoint& endpoint, const enr::Record* record) noexcept {
+    if (config_.report_node_events && observer_ != nullptr) {
+      observer_->on_node_event(NodeEvent{kind, p, id, key, endpoint, record});
+    }
+  }
+  // The fork filter's verdict on a record; a refusal is counted and remembered (by seq), so
+  // that a refused node that keeps contacting us without a record stays out of the table.
+  bool fork_allowed(const enr::Record& record) noexcept;
+  bool fork_refused(const NodeId& id) const noexcept {
+    return config_.fork_filter.enabled() && fork_refused_.peek(id) != nullptr;
+  }
   bool enabled(Protocol p) const {
     return p == Protocol::kV4 ? config_.enable_v4 : config_.enable_v5;
   }
@@ -155,6 +170,8 @@ class Engine {
     Endpoint endpoint;
   };
   FixedLruMap<NodeId, RecentNode, NodeIdHash> recent_;
+  // Ids whose record the fork filter refused, with the refused record's seq.
+  FixedLruMap<NodeId, std::uint64_t, NodeIdHash> fork_refused_;
 
   std::unique_ptr<Discv4State> v4_;
   std::unique_ptr<Discv5State> v5_;

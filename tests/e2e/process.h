@@ -430,6 +430,7 @@ struct PeerState {
 
 struct NodeOptions {
   std::string name;              // key file <name>.key, config <name>.yaml
+  std::string mode = "node";     // node | bootnode | crawl
   std::string ip = "127.0.0.1";  // UDP listen address (and the API's, on another port)
   std::uint16_t port = 0;        // 0: a free one
   std::vector<std::string> protocols = {"discv4", "discv5"};
@@ -459,7 +460,7 @@ struct Node {
       o.api_listen = o.ip + ":" + std::to_string(free_port(o.ip));
     }
     std::ostringstream y;
-    y << "mode: node\n";
+    y << "mode: " << o.mode << "\n";
     y << "identity:\n  key_file: " << dir.file(o.name + ".key") << "\n";
     y << "network:\n  listen: " << o.ip << ":" << o.port << "\n";
     y << "protocols: [";

@@ -14,6 +14,7 @@
 #include "discplane/common/result.h"
 #include "discplane/control/config.h"
 #include "discplane/control/core_snapshot.h"
+#include "discplane/control/crawl.h"
 #include "discplane/control/snapshot.h"
 #include "discplane/discovery/server.h"
 
@@ -32,8 +33,7 @@ class Appliance {
  public:
   // Loads or creates the node key, binds the backend, builds the engine. Errors are one
   // clear line (the caller prints it and exits non-zero).
-  [[nodiscard]] static Result<std::unique_ptr<Appliance>, std::string> create(
-      const Config& config);
+  [[nodiscard]] static Result<std::unique_ptr<Appliance>, std::string> create(const Config& config);
   ~Appliance();
   Appliance(const Appliance&) = delete;
   Appliance& operator=(const Appliance&) = delete;
@@ -80,6 +80,8 @@ class Appliance {
   void on_control_tick(std::function<void()> callback);
 
   const Config& config() const;
+  // Crawl mode: the crawl's counters (any thread); nullopt in the other modes.
+  std::optional<CrawlStats> crawl_stats() const;
 
  private:
   struct Impl;

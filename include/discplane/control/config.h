@@ -33,8 +33,9 @@ struct ConfigError {
 
 enum class Protocol : std::uint8_t { kDiscv4, kDiscv5 };
 enum class Backend : std::uint8_t { kSocket, kDpdk };
-// node: a normal discovery participant. bootnode: answers and keeps its table fresh but does no
-// periodic random lookups. crawl: looks up continuously and records every node it sees.
+// node: a normal discovery participant. bootnode: answers and keeps its table fresh; looks up
+// only its own id (start, +2 s, then every bootnode.refresh_interval). crawl: a lookup per
+// protocol every crawl.lookup_interval, every node seen recorded in crawl.output (nodes.json).
 enum class Mode : std::uint8_t { kNode, kBootnode, kCrawl };
 enum class LogLevel : std::uint8_t { kError, kWarn, kInfo, kDebug };
 
@@ -164,6 +165,41 @@ struct Config {
     friend bool operator==(const NodeDb&, const NodeDb&) = default;
   };
 
+  struct Crawl {
+    // One lookup per enabled protocol this often (100ms = 10 lookups/s each). Default 100ms.
+    Duration lookup_interval = std::chrono::milliseconds(100);
+    // nodes.json (go-ethereum devp2p crawler format). Default "discplane-data/nodes.json".
+    std::string output = "discplane-data/nodes.json";
+    // How often nodes.json is rewritten (also at shutdown). Default 30s.
+    Duration write_interval = std::chrono::seconds(30);
+    // How often a progress line is printed. Default 10s.
+    Duration progress_interval = std::chrono::seconds(10);
+    // Load an existing output file at start and merge into it. Default true.
+    bool resume = true;
+    // Node events buffered between the core and the control thread (more: dropped, counted).
+    // Default 16384.
+    std::uint32_t event_ring = 16384;
+    friend bool operator==(const Crawl&, const Crawl&) = default;
+  };
+  struct Bootnode {
+    // Bootnode mode: one self lookup per protocol this often (plus at start and 2 s later).
+    // Default 5m.
+    Duration refresh_interval = std::chrono::minutes(5);
+    friend bool operator==(const Bootnode&, const Bootnode&) = default;
+  };
+  struct ForkId {
+    ByteArray<4> hash{};
+    std::uint64_t next = 0;  // 0: any
+    friend bool operator==(const ForkId&, const ForkId&) = default;
+  };
+  struct ForkFilter {
+    // Accepted EIP-2124 fork ids of the `eth` ENR entry; empty = filter off. Default empty.
+    std::vector<ForkId> accept;
+    // Also keep out records without an `eth` entry. Default false.
+    bool require_eth = false;
+    friend bool operator==(const ForkFilter&, const ForkFilter&) = default;
+  };
+
   Mode mode = Mode::kNode;  // node | bootnode | crawl. Default node.
   Identity identity;
   Network network;
@@ -179,6 +215,9 @@ struct Config {
   Api api;
   Logging logging;
   NodeDb node_db;
+  Crawl crawl;
+  Bootnode bootnode;
+  ForkFilter fork_filter;
 
   bool runs(Protocol p) const;
   // Rules between fields (dpdk needs EAL args and an address, at least one protocol, ...).

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "discplane/control/core_snapshot.h"
+#include "discplane/control/crawl.h"
 
 namespace discplane::control {
 
@@ -18,6 +19,8 @@ inline constexpr std::string_view kPrometheusContentType =
 // Every metric is named "discplane_..."; counters end in "_total". `now_mono_ns` (0: unknown)
 // gives discplane_snapshot_age_seconds.
 [[nodiscard]] std::string render_metrics(const CoreSnapshot& snapshot, std::int64_t now_mono_ns);
+// Crawl mode's families (discplane_crawl_*), appended to /metrics when crawling.
+[[nodiscard]] std::string render_crawl_metrics(const CrawlStats& stats);
 
 // Message type names for the counters' `type` label: discv4 packet types 1..6 and discv5
 // message types 1..6, with discv5 index 0 = "whoareyou" and 7 = "handshake". Empty for an

@@ -60,6 +60,8 @@ struct Counters {
   std::uint64_t v5_talk_requests = 0;
   std::uint64_t enr_updates_learned = 0;   // newer peer records stored
   std::uint64_t local_record_updates = 0;  // our own ENR re-signed
+  // Records kept out of (or removed from) the table by ServerConfig::fork_filter.
+  std::uint64_t fork_filtered = 0;
   std::uint64_t lookups_started = 0;
   std::uint64_t lookups_done = 0;
   // Lookup durations: bucket i counts lookups that took < kLookupBucketsMs[i] ms (last: +Inf).

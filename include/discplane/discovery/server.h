@@ -39,6 +39,39 @@ namespace discplane::disc {
 inline constexpr std::int64_t kMillisecond = 1'000'000;
 inline constexpr std::int64_t kSecond = 1'000'000'000;
 
+// EIP-2124 fork-id filter for the table: records whose `eth` entry names a fork not listed
+// here are kept out of the PeerTable (counted in Counters::fork_filtered). Checked where a
+// record enters the table (handshake, NODES answer, ENR response); nodes whose record we do
+// not know yet (discv4 Neighbors) enter unchecked and are removed when their record arrives.
+// Operator seeds (bootnodes, node DB) are exempt. Lookups still route through filtered nodes:
+// the DHT is shared by all chains, only our table (and so our FINDNODE answers) is filtered.
+struct ForkFilter {
+  static constexpr std::size_t kMaxForks = 16;
+  // Accepted fork ids: the hash must match; a non-zero `next` must also match the record's
+  // announced next fork unless the record announces none (0).
+  std::array<enr::ForkId, kMaxForks> accepted{};
+  std::uint8_t count = 0;    // 0: the filter is off
+  bool require_eth = false;  // also refuse records that have no (well-formed) `eth` entry
+
+  bool enabled() const noexcept { return count != 0; }
+  bool allows(const enr::Record& record) const noexcept {
+    if (count == 0) {
+      return true;
+    }
+    const std::optional<enr::ForkId> eth = record.eth();
+    if (!eth) {
+      return !require_eth;
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      const enr::ForkId& f = accepted[i];
+      if (f.hash == eth->hash && (f.next == 0 || eth->next == 0 || f.next == eth->next)) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
 struct ServerConfig {
   crypto::PrivateKey private_key{};
   std::uint16_t udp_port = 30303;  // the port we listen on (put in our ENR and discv4 Pings)
@@ -86,6 +119,11 @@ struct ServerConfig {
 
   // Prune
   std::int64_t stale_entry_age_ns = 24 * 3600 * kSecond;
+
+  ForkFilter fork_filter;  // off by default
+  // Report every node the engine hears from or of to EngineObserver::on_node_event (crawl
+  // mode). Off: the engine makes no such call.
+  bool report_node_events = false;
 };
 
 // A node handed in by the control plane (bootnode, node database, DNS list): an ENR, or an
@@ -109,6 +147,20 @@ struct FoundNode {
   Endpoint endpoint;
 };
 
+// A node the engine heard from or of (ServerConfig::report_node_events). kResponded: a verified
+// contact (a signed discv4 packet after the bond, a discv5 answer or handshake). kLearned: named
+// in a NODES/Neighbors answer or its record fetched (not a contact of its own). `record` is
+// set when the event carries a verified record (valid only during the call).
+struct NodeEvent {
+  enum class Kind : std::uint8_t { kResponded, kLearned };
+  Kind kind = Kind::kLearned;
+  Protocol protocol = Protocol::kV4;
+  NodeId id{};
+  crypto::PublicKey public_key{};
+  Endpoint endpoint;
+  const enr::Record* record = nullptr;
+};
+
 // Callbacks for the layer above (the control plane's core-side adapter). Called on the
 // dataplane thread, synchronously; implementations must be quick and must not block.
 class EngineObserver {
@@ -117,6 +169,8 @@ class EngineObserver {
   virtual void on_lookup_done(std::uint64_t tag, Protocol protocol, const NodeId& target,
                               std::span<const FoundNode> found) noexcept = 0;
   virtual void on_local_record_changed(const enr::Record& record) noexcept = 0;
+  // Only with ServerConfig::report_node_events. Default: ignored.
+  virtual void on_node_event(const NodeEvent& /*event*/) noexcept {}
 };
 
 // ---- The one input type ---------------------------------------------------------------------

@@ -73,6 +73,9 @@ TEST_CASE("conf/discplane.yaml equals the defaults except its loopback listen",
   CHECK(loaded->api == expected.api);
   CHECK(loaded->logging == expected.logging);
   CHECK(loaded->node_db == expected.node_db);
+  CHECK(loaded->crawl == expected.crawl);
+  CHECK(loaded->bootnode == expected.bootnode);
+  CHECK(loaded->fork_filter == expected.fork_filter);
   CHECK(*loaded == expected);
 }
 
@@ -115,7 +118,16 @@ TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
                        "discv5.request_timeout",
                        "api.listen",
                        "logging.level",
-                       "node_db.path"};
+                       "node_db.path",
+                       "crawl.lookup_interval",
+                       "crawl.output",
+                       "crawl.write_interval",
+                       "crawl.progress_interval",
+                       "crawl.resume",
+                       "crawl.event_ring",
+                       "bootnode.refresh_interval",
+                       "fork_filter.accept",
+                       "fork_filter.require_eth"};
   for (const char* key : all) {
     INFO(key);
     CHECK(std::count(keys.begin(), keys.end(), key) == 1);

@@ -88,7 +88,8 @@ class Network {
  public:
   explicit Network(FakeClock& clock) : clock_(clock) {}
 
-  Node& add(const Endpoint& ep, std::uint64_t seed, disc::ServerConfig config = {}) {
+  Node& add(const Endpoint& ep, std::uint64_t seed, disc::ServerConfig config = {},
+            disc::EngineObserver* observer = nullptr) {
     auto n = std::make_unique<Node>();
     n->endpoint = ep;
     n->key = key_from_seed(seed);
@@ -100,7 +101,7 @@ class Network {
     } else {
       config.ipv6 = ep.ip;
     }
-    n->server = std::make_unique<disc::DiscoveryServer>(config, clock_, *n->rng);
+    n->server = std::make_unique<disc::DiscoveryServer>(config, clock_, *n->rng, observer);
     nodes_.push_back(std::move(n));
     by_endpoint_[ep] = nodes_.back().get();
     return *nodes_.back();
@@ -177,6 +178,8 @@ inline disc::NodeSeed seed_of(const Node& n, std::uint8_t protocols) {
   return s;
 }
 
-inline Endpoint loopback(std::uint16_t port) { return Endpoint{IpAddress::v4(127, 0, 0, 1), port}; }
+inline Endpoint loopback(std::uint16_t port) {
+  return Endpoint{IpAddress::v4(127, 0, 0, 1), port};
+}
 
 }  // namespace discplane::test
