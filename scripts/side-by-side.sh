@@ -46,11 +46,15 @@ command -v node >/dev/null || { echo "side-by-side: node not found" >&2; exit 2;
 WORK=$(mktemp -d /tmp/side-by-side.XXXXXX)
 [[ -n "$OUT" ]] || OUT="$WORK"
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+KEEP_WORK=$([[ "$OUT" == "$WORK" ]] && echo 1 || echo 0)
 PIDS=()
 cleanup() {
+  local rc=$?
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  [[ "$OUT" == "$WORK" ]] || rm -rf "$WORK"
+  # Without --out the work dir (logs, JSON) is kept only when the run failed.
+  if [[ $KEEP_WORK == 0 || $rc == 0 ]]; then rm -rf "$WORK"; else echo "side-by-side: logs kept in $WORK" >&2; fi
 }
 trap cleanup EXIT
 
@@ -136,5 +140,5 @@ rc=${PIPESTATUS[0]}
 for p in "$DP_PID" "$CS_PID" "$EJS_PID"; do
   kill -0 "$p" 2>/dev/null || { echo "side-by-side: a target died during the run (pid $p)" >&2; rc=1; }
 done
-echo "side-by-side: results in $OUT"
+[[ "$OUT" == "$WORK" ]] || echo "side-by-side: results in $OUT"
 exit "$rc"

@@ -259,6 +259,8 @@ struct LevelResult {
   std::uint64_t full_checked = 0, unmatched = 0, served = 0;
   double rate = 0, p50_us = 0, p99_us = 0;
   double target_cpu = -1, client_cpu = 0;  // fraction of one core over the window
+  double per_core = 0;  // correct answers per second of the target's CPU time (all threads)
+  double load_avg = 0;  // 1-minute load average at the end of the level
   double nodes_per_answer = 0, packets_per_answer = 0;
   std::string first_wrong;
 };
@@ -398,6 +400,13 @@ class Runner {
   }
   std::uint32_t want_nodes() const { return want_nodes_; }
 
+  // The concurrency a level of `conc` really runs at (slots x window).
+  std::size_t effective(std::size_t conc) const {
+    const bool single = scenario_ == "v4-findnode" || scenario_ == "v5-handshake";
+    const std::size_t active = std::min<std::size_t>(slots_.size(), conc);
+    return active * (single ? 1 : (conc + active - 1) / active);
+  }
+
   LevelResult run_level(std::size_t conc) {
     LevelResult r;
     r.scenario = scenario_;
@@ -414,12 +423,12 @@ class Runner {
     const std::int64_t start = mono_ns();
     const std::int64_t warm_end = start + static_cast<std::int64_t>(cfg_.warmup * 1e9);
     const std::int64_t end = warm_end + static_cast<std::int64_t>(cfg_.seconds * 1e9);
+    stop_issuing_ = false;
     for (std::uint32_t i = 0; i < active_; ++i) {
       refill(i);
     }
     std::int64_t next_scan = start;
     std::int64_t cpu0 = 0, tcpu0 = 0;
-    stop_issuing_ = false;
     for (;;) {
       const std::int64_t now = mono_ns();
       if (!counting_ && now >= warm_end) {
@@ -449,8 +458,15 @@ class Runner {
     const std::int64_t tcpu1 = pid_cpu_ns(t_.pid);
     if (tcpu0 >= 0 && tcpu1 >= 0) {
       r.target_cpu = static_cast<double>(tcpu1 - tcpu0) / 1e9 / window_s;
+      if (tcpu1 > tcpu0) {
+        r.per_core = static_cast<double>(r.answered) / (static_cast<double>(tcpu1 - tcpu0) / 1e9);
+      }
     }
     r.rate = static_cast<double>(r.answered) / window_s;
+    {
+      std::ifstream la("/proc/loadavg");
+      la >> r.load_avg;
+    }
     if (!lat_.empty()) {
       std::sort(lat_.begin(), lat_.end());
       r.p50_us = static_cast<double>(lat_[lat_.size() / 2]) / 1e3;
@@ -1003,12 +1019,19 @@ std::string fmt_cpu(double c) {
   return b;
 }
 
+// What held the level's rate: a process that used (nearly) a whole core, or, when neither did
+// and the machine had more runnable tasks than cores, the share of the CPUs they got.
 std::string limited_by(const LevelResult& r) {
   if (r.target_cpu >= 0.85) {
     return "target CPU";
   }
   if (r.client_cpu >= 0.85) {
     return "generator CPU";
+  }
+  if (r.load_avg > static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN))) {
+    char b[48];
+    std::snprintf(b, sizeof b, "CPU share (load %.0f)", r.load_avg);
+    return b;
   }
   return "window/latency";
 }
@@ -1033,6 +1056,8 @@ nlohmann::json to_json(const LevelResult& r) {
           {"unmatched", r.unmatched},
           {"served", r.served},
           {"target_cpu", r.target_cpu},
+          {"answers_per_target_cpu_s", r.per_core},
+          {"load_avg", r.load_avg},
           {"client_cpu", r.client_cpu},
           {"nodes_per_answer", r.nodes_per_answer},
           {"packets_per_answer", r.packets_per_answer}};
@@ -1114,13 +1139,14 @@ int target_main(int argc, char** argv) {
   }
   std::printf(", %.1f s per level after %.1f s warm-up, request timeout %lld ms\n", cfg.seconds,
               cfg.warmup, static_cast<long long>(cfg.timeout_ns / 1'000'000));
-  std::printf("%-13s %-11s %5s %9s %9s %9s %6s %6s %6s %5s %5s %7s %7s %s\n", "scenario", "target",
-              "conc", "answered", "rate/s", "p50 us", "p99 us", "lost", "wrong", "nodes", "pkts",
-              "tgt cpu", "gen cpu", "limited by");
+  std::printf("%-13s %-11s %5s %9s %9s %9s %6s %6s %6s %5s %5s %7s %7s %10s %s\n", "scenario",
+              "target", "conc", "answered", "rate/s", "p50 us", "p99 us", "lost", "wrong", "nodes",
+              "pkts", "tgt cpu", "gen cpu", "per-core/s", "limited by");
   nlohmann::json out = nlohmann::json::object();
   out["levels"] = nlohmann::json::array();
   // best[scenario][target] = best level
   std::map<std::string, std::map<std::string, LevelResult>> best;
+  std::map<std::string, std::map<std::string, LevelResult>> best_core;  // by per_core
   std::vector<std::string> order;
   int failures = 0;
   for (const std::string& sc : scenarios) {
@@ -1139,14 +1165,21 @@ int target_main(int argc, char** argv) {
         ++failures;
         continue;
       }
+      std::vector<std::size_t> done_levels;
       for (const std::size_t c : cfg.conc) {
+        if (std::find(done_levels.begin(), done_levels.end(), runner.effective(c)) !=
+            done_levels.end()) {
+          continue;  // same level as one already run (window 1 scenarios, few ids)
+        }
+        done_levels.push_back(runner.effective(c));
         const LevelResult r = runner.run_level(c);
-        std::printf("%-13s %-11s %5zu %9llu %9.0f %9.0f %6.0f %6llu %6llu %5.1f %5.1f %7s %7s %s\n",
-                    sc.c_str(), t.name.c_str(), r.conc, static_cast<unsigned long long>(r.answered),
-                    r.rate, r.p50_us, r.p99_us, static_cast<unsigned long long>(r.lost),
-                    static_cast<unsigned long long>(r.wrong), r.nodes_per_answer,
-                    r.packets_per_answer, fmt_cpu(r.target_cpu).c_str(),
-                    fmt_cpu(r.client_cpu).c_str(), limited_by(r).c_str());
+        std::printf(
+            "%-13s %-11s %5zu %9llu %9.0f %9.0f %6.0f %6llu %6llu %5.1f %5.1f %7s %7s %10.0f %s\n",
+            sc.c_str(), t.name.c_str(), r.conc, static_cast<unsigned long long>(r.answered), r.rate,
+            r.p50_us, r.p99_us, static_cast<unsigned long long>(r.lost),
+            static_cast<unsigned long long>(r.wrong), r.nodes_per_answer, r.packets_per_answer,
+            fmt_cpu(r.target_cpu).c_str(), fmt_cpu(r.client_cpu).c_str(), r.per_core,
+            limited_by(r).c_str());
         if (r.wrong > 0) {
           std::printf("%-13s %-11s   WRONG: %s\n", "", "", r.first_wrong.c_str());
           ++failures;
@@ -1161,45 +1194,70 @@ int target_main(int argc, char** argv) {
         if (b.find(t.name) == b.end() || r.rate > b[t.name].rate) {
           b[t.name] = r;
         }
+        auto& bc = best_core[sc];
+        if (r.answered >= 50 && (bc.find(t.name) == bc.end() || r.per_core > bc[t.name].per_core)) {
+          bc[t.name] = r;
+        }
       }
       if (std::find(order.begin(), order.end(), t.name) == order.end()) {
         order.push_back(t.name);
       }
     }
   }
-  // Side-by-side: the best level of each target, and the reference's ratio to each.
+  // Side-by-side: the best level of each target, and the reference's ratio to each. Two
+  // views: the wall-clock rate (what the target answered on this machine, at whatever CPU share
+  // it got) and the rate per second of the target's own CPU time (its cost per answer; for a
+  // single-threaded target, the most one core can give it).
   const std::string ref = targets.front().name;
-  std::printf("\nside by side (best level of each; ratio = %s rate / that target's rate)\n",
-              ref.c_str());
-  std::printf("%-13s %-11s %5s %9s %9s %9s %7s %7s %-14s %s\n", "scenario", "target", "conc",
-              "rate/s", "p50 us", "p99 us", "tgt cpu", "gen cpu", "limited by", "ratio");
+  std::printf(
+      "\nside by side: best level of each target; ratio = %s / target\n"
+      "  rate = correct answers per wall second; per-core = correct answers per second of the\n"
+      "  target process's CPU time (best level by that measure)\n",
+      ref.c_str());
+  std::printf("%-13s %-11s %5s %9s %8s %8s %7s %7s %-20s %7s %10s %7s\n", "scenario", "target",
+              "conc", "rate/s", "p50 us", "p99 us", "tgt cpu", "gen cpu", "limited by", "ratio",
+              "per-core/s", "ratio");
   out["best"] = nlohmann::json::array();
+  auto ratio_text = [](double v) {
+    if (v <= 0) {
+      return std::string("-");
+    }
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1fx", v);
+    return std::string(b);
+  };
   for (const std::string& sc : scenarios) {
     auto it = best.find(sc);
     if (it == best.end()) {
       continue;
     }
     const auto rit = it->second.find(ref);
+    auto& bc = best_core[sc];
+    const auto rcit = bc.find(ref);
     for (const std::string& name : order) {
       const auto bit = it->second.find(name);
       if (bit == it->second.end()) {
         continue;
       }
       const LevelResult& r = bit->second;
-      std::string ratio = "-";
-      double ratio_v = 0;
-      if (rit != it->second.end() && name != ref && r.rate > 0) {
+      const auto cit = bc.find(name);
+      const double per_core = cit != bc.end() ? cit->second.per_core : 0;
+      double ratio_v = 0, ratio_core = 0;
+      if (name != ref && rit != it->second.end() && r.rate > 0) {
         ratio_v = rit->second.rate / r.rate;
-        char b[32];
-        std::snprintf(b, sizeof b, "%.1fx", ratio_v);
-        ratio = b;
       }
-      std::printf("%-13s %-11s %5zu %9.0f %9.0f %9.0f %7s %7s %-14s %s\n", sc.c_str(), name.c_str(),
-                  r.conc, r.rate, r.p50_us, r.p99_us, fmt_cpu(r.target_cpu).c_str(),
-                  fmt_cpu(r.client_cpu).c_str(), limited_by(r).c_str(), ratio.c_str());
+      if (name != ref && rcit != bc.end() && per_core > 0) {
+        ratio_core = rcit->second.per_core / per_core;
+      }
+      std::printf("%-13s %-11s %5zu %9.0f %8.0f %8.0f %7s %7s %-20s %7s %10.0f %7s\n", sc.c_str(),
+                  name.c_str(), r.conc, r.rate, r.p50_us, r.p99_us, fmt_cpu(r.target_cpu).c_str(),
+                  fmt_cpu(r.client_cpu).c_str(), limited_by(r).c_str(), ratio_text(ratio_v).c_str(),
+                  per_core, ratio_text(ratio_core).c_str());
       nlohmann::json j = to_json(r);
-      j["ratio_of_reference"] = ratio_v;
       j["reference"] = ref;
+      j["ratio_of_reference"] = ratio_v;
+      j["best_answers_per_target_cpu_s"] = per_core;
+      j["ratio_of_reference_per_core"] = ratio_core;
       out["best"].push_back(j);
     }
   }
