@@ -131,12 +131,14 @@ EJS_ENODE=$(sed -n 1p "$WORK/ejs.out")
 
 EXTRA=()
 [[ $SMOKE == 1 ]] && EXTRA+=(--smoke)
-"$BUILD/discbench" \
+set +e  # keep going to the checks below when discbench reports a failure
+timeout -s TERM "$LIFETIME" "$BUILD/discbench" \
   "--target=discplane,$DP_ENODE,$DP_PID" "--target=discplane,$DP_ENR,$DP_PID" \
   "--target=ethereumjs,$EJS_ENODE,$EJS_PID" "--target=chainsafe,$CS_ENR,$CS_PID" \
   ${SCENARIOS:-v4-ping v4-findnode v5-ping v5-findnode v5-handshake} \
   --json="$OUT/side-by-side.json" "${EXTRA[@]}" "${BENCH_ARGS[@]}" | tee "$OUT/side-by-side.txt"
 rc=${PIPESTATUS[0]}
+set -e
 for p in "$DP_PID" "$CS_PID" "$EJS_PID"; do
   kill -0 "$p" 2>/dev/null || { echo "side-by-side: a target died during the run (pid $p)" >&2; rc=1; }
 done
