@@ -334,7 +334,7 @@ class Runner {
     if (scenario_ == "v5-handshake") {
       return true;
     }
-    const std::int64_t deadline = mono_ns() + 5'000'000'000LL;
+    const std::int64_t deadline = mono_ns() + 15'000'000'000LL;
     for (std::uint32_t i = 0; i < slots_.size(); ++i) {
       if (t_.v5) {
         start_handshake(i);
@@ -363,7 +363,7 @@ class Runner {
         }
         return true;
       }
-      if (mono_ns() - last_resend > 1'000'000'000) {  // retry the stragglers once a second
+      if (mono_ns() - last_resend > 2'000'000'000) {  // retry the stragglers every 2 s
         last_resend = mono_ns();
         for (std::uint32_t i = 0; i < slots_.size(); ++i) {
           Slot& s = slots_[i];
@@ -381,7 +381,7 @@ class Runner {
       done += (t_.v5 ? s.phase == Phase::kReady : s.bonded) ? 1 : 0;
     }
     why = "set-up: " + std::to_string(done) + " of " + std::to_string(slots_.size()) +
-          (t_.v5 ? " handshakes" : " bonds") + " completed in 5 s";
+          (t_.v5 ? " handshakes" : " bonds") + " completed in 15 s";
     return false;
   }
 
@@ -390,9 +390,15 @@ class Runner {
   void probe_neighbors() {
     probing_ = true;
     send_v4_findnode(0);
-    const std::int64_t until = mono_ns() + 300'000'000;
+    // Up to 2 s for the first packet, then 100 ms of quiet after the last one.
+    const std::int64_t until = mono_ns() + 2'000'000'000;
     while (mono_ns() < until) {
       pump(1);
+      const Slot& s = slots_[0];
+      if (!s.out.empty() && s.out.front().nodes > 0 &&
+          mono_ns() - s.out.front().last_ns > 100'000'000) {
+        break;
+      }
     }
     want_nodes_ = slots_[0].out.empty() ? 0 : slots_[0].out.front().nodes;
     slots_[0].out.clear();
