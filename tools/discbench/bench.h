@@ -233,4 +233,8 @@ struct FloorOps {
 };
 FloorOps measure_floor(bool quick);
 
+// ---- target mode (target.cc): drives external nodes over loopback UDP ---------------------
+// `discbench --target=NAME,URL[,PID] ...`; see target.cc for the options and the method.
+int target_main(int argc, char** argv);
+
 }  // namespace discbench

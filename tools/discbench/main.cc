@@ -11,6 +11,9 @@
 // Scenarios: v4-ping, v4-ping-unbonded, v4-findnode, v5-ping, v5-findnode, v5-handshake,
 // v5-handshake-known, garbage, mixed. --smoke: tiny counts, exits non-zero when an answer is
 // wrong or missing (the CI entry); it never checks a speed.
+//
+//   discbench --target=NAME,URL[,PID] ... [SCENARIO...]   (external nodes over loopback UDP:
+//                                                           target.cc, scripts/side-by-side.sh)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -365,6 +368,11 @@ int usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--target=", 9) == 0) {
+      return target_main(argc, argv);
+    }
+  }
   Options opt;
   std::vector<std::string> scenarios;
   std::vector<std::string> paths{"direct", "ring"};
