@@ -21,6 +21,7 @@
 #include <mutex>
 #include <thread>
 
+#include "discplane/control/dns_discovery.h"
 #include "discplane/control/node_db.h"
 #include "discplane/control/node_key.h"
 #include "discplane/control/spsc_ring.h"
@@ -36,7 +37,9 @@ namespace discplane::control {
 
 namespace {
 
-std::int64_t ns_of(Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
+std::int64_t ns_of(Duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
 
 constexpr std::size_t kCommandRing = 4096;
 constexpr std::size_t kCommandsPerPass = 64;  // bounded work per loop pass
@@ -117,6 +120,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
 
   PeerEvent peer_event;
   std::function<void()> control_tick;
+  std::unique_ptr<DnsDiscovery> dns;  // EIP-1459 lists; null when none are configured
 
   // Lookups asked for by other threads (the API), drained into the ring by the control
   // thread: the ring has a single producer. Control plane only; the core never locks.
@@ -335,6 +339,10 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
         save_node_db();
       }
       drain_lookup_queue();
+      if (dns) {
+        (void)dns->drain(
+            [this](disc::NodeSeed& s) { return commands.try_push(disc::msg::AddSeed{s}); });
+      }
       watch_peers(known, seen_sequence);
       if (control_tick) {
         control_tick();
@@ -342,6 +350,9 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
 
+    if (dns) {
+      dns->stop();
+    }
     // Shutdown: the core handles it, publishes a last snapshot and leaves its loop.
     (void)commands.try_push(disc::msg::Shutdown{});
     const auto deadline = Clock::now() + std::chrono::milliseconds(500);
@@ -491,6 +502,13 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   }
   impl->server = std::make_unique<disc::DiscoveryServer>(sc, impl->clock, impl->rng, impl.get());
   impl->publish();
+  if (!config.dns_discovery.urls.empty()) {
+    auto dns = DnsDiscovery::create(config.dns_discovery, stderr);
+    if (!dns) {
+      return fail(dns.error());
+    }
+    impl->dns = std::move(*dns);
+  }
   return std::unique_ptr<Appliance>(new Appliance(std::move(impl)));
 }
 
@@ -514,11 +532,17 @@ std::string Appliance::enode_url() const {
   return enode::to_string(u);
 }
 
-std::string Appliance::enr_text() const { return enr::to_text(impl_->server->local_record()); }
+std::string Appliance::enr_text() const {
+  return enr::to_text(impl_->server->local_record());
+}
 
-std::string Appliance::node_id_hex() const { return to_hex(impl_->server->local_id()); }
+std::string Appliance::node_id_hex() const {
+  return to_hex(impl_->server->local_id());
+}
 
-Endpoint Appliance::bound_endpoint() const { return impl_->bound; }
+Endpoint Appliance::bound_endpoint() const {
+  return impl_->bound;
+}
 
 void Appliance::start() {
   Impl& i = *impl_;
@@ -536,12 +560,17 @@ void Appliance::start() {
     }
   }
   i.push_self_lookups(i.config.runs(Protocol::kDiscv4), i.config.runs(Protocol::kDiscv5));
+  if (i.dns) {
+    i.dns->start();
+  }
   i.running.store(true);
   i.core_thread = std::thread([&i] { i.run_core(); });
   i.control_thread = std::thread([&i] { i.run_control(); });
 }
 
-void Appliance::request_stop() noexcept { impl_->stop_requested.store(true); }
+void Appliance::request_stop() noexcept {
+  impl_->stop_requested.store(true);
+}
 
 void Appliance::wait() {
   if (impl_->control_thread.joinable()) {
@@ -553,7 +582,9 @@ void Appliance::wait() {
   impl_->running.store(false);
 }
 
-bool Appliance::running() const noexcept { return impl_->running.load(); }
+bool Appliance::running() const noexcept {
+  return impl_->running.load();
+}
 
 bool Appliance::submit(disc::InMessage&& message) {
   return impl_->commands.try_push(std::move(message));
@@ -571,14 +602,20 @@ std::optional<std::uint64_t> Appliance::request_lookup(disc::Protocol protocol,
   return tag;
 }
 
-const SnapshotPublisher<CoreSnapshot>& Appliance::snapshots() const { return impl_->snapshots; }
+const SnapshotPublisher<CoreSnapshot>& Appliance::snapshots() const {
+  return impl_->snapshots;
+}
 
-void Appliance::on_peer_event(PeerEvent callback) { impl_->peer_event = std::move(callback); }
+void Appliance::on_peer_event(PeerEvent callback) {
+  impl_->peer_event = std::move(callback);
+}
 
 void Appliance::on_control_tick(std::function<void()> callback) {
   impl_->control_tick = std::move(callback);
 }
 
-const Config& Appliance::config() const { return impl_->config; }
+const Config& Appliance::config() const {
+  return impl_->config;
+}
 
 }  // namespace discplane::control
