@@ -37,9 +37,7 @@ namespace discplane::control {
 
 namespace {
 
-std::int64_t ns_of(Duration d) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-}
+std::int64_t ns_of(Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
 
 constexpr std::size_t kCommandRing = 4096;
 constexpr std::size_t kCommandsPerPass = 64;  // bounded work per loop pass
@@ -532,17 +530,11 @@ std::string Appliance::enode_url() const {
   return enode::to_string(u);
 }
 
-std::string Appliance::enr_text() const {
-  return enr::to_text(impl_->server->local_record());
-}
+std::string Appliance::enr_text() const { return enr::to_text(impl_->server->local_record()); }
 
-std::string Appliance::node_id_hex() const {
-  return to_hex(impl_->server->local_id());
-}
+std::string Appliance::node_id_hex() const { return to_hex(impl_->server->local_id()); }
 
-Endpoint Appliance::bound_endpoint() const {
-  return impl_->bound;
-}
+Endpoint Appliance::bound_endpoint() const { return impl_->bound; }
 
 void Appliance::start() {
   Impl& i = *impl_;
@@ -568,9 +560,7 @@ void Appliance::start() {
   i.control_thread = std::thread([&i] { i.run_control(); });
 }
 
-void Appliance::request_stop() noexcept {
-  impl_->stop_requested.store(true);
-}
+void Appliance::request_stop() noexcept { impl_->stop_requested.store(true); }
 
 void Appliance::wait() {
   if (impl_->control_thread.joinable()) {
@@ -582,9 +572,7 @@ void Appliance::wait() {
   impl_->running.store(false);
 }
 
-bool Appliance::running() const noexcept {
-  return impl_->running.load();
-}
+bool Appliance::running() const noexcept { return impl_->running.load(); }
 
 bool Appliance::submit(disc::InMessage&& message) {
   return impl_->commands.try_push(std::move(message));
@@ -602,20 +590,14 @@ std::optional<std::uint64_t> Appliance::request_lookup(disc::Protocol protocol,
   return tag;
 }
 
-const SnapshotPublisher<CoreSnapshot>& Appliance::snapshots() const {
-  return impl_->snapshots;
-}
+const SnapshotPublisher<CoreSnapshot>& Appliance::snapshots() const { return impl_->snapshots; }
 
-void Appliance::on_peer_event(PeerEvent callback) {
-  impl_->peer_event = std::move(callback);
-}
+void Appliance::on_peer_event(PeerEvent callback) { impl_->peer_event = std::move(callback); }
 
 void Appliance::on_control_tick(std::function<void()> callback) {
   impl_->control_tick = std::move(callback);
 }
 
-const Config& Appliance::config() const {
-  return impl_->config;
-}
+const Config& Appliance::config() const { return impl_->config; }
 
 }  // namespace discplane::control
