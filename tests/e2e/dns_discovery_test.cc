@@ -34,8 +34,10 @@ struct Dnsmasq {
   std::uint16_t port = 0;
   std::string server() const { return "127.0.0.1:" + std::to_string(port); }
 
+  // port 0: a free one.
   static std::unique_ptr<Dnsmasq> start(const TempDir& dir,
-                                        const std::map<std::string, std::string>& records) {
+                                        const std::map<std::string, std::string>& records,
+                                        std::uint16_t port = 0) {
     INFO(
         "dnsmasq is needed for the DNS discovery tests: run scripts/install-deps.sh "
         "(Debian package dnsmasq-base)");
@@ -51,7 +53,7 @@ struct Dnsmasq {
       conf << "\n";
     }
     auto d = std::make_unique<Dnsmasq>();
-    d->port = free_port();
+    d->port = port != 0 ? port : free_port();
     REQUIRE(d->port != 0);
     const std::string conf_path = dir.write("dnsmasq.conf", conf.str());
     d->proc = Process::spawn({kDnsmasq, "--keep-in-foreground", "--conf-file=" + conf_path,
@@ -191,10 +193,40 @@ TEST_CASE("dnsmasq serves a signed tree; c-ares resolves it and the sync verifie
        << "UDP to dnsmasq: " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
        << " ms");
 
-  // A second pass: roots unchanged, nothing new queued.
+  // A second pass: roots unchanged, one query per tree, nothing new queued.
   auto again = (*disc)->sync_once();
   CHECK_FALSE(again[0].trees[0].changed);
+  CHECK(again[0].trees[0].fetched == 1);
   CHECK((*disc)->drain([](disc::NodeSeed&) { return true; }) == 0);
+
+  // The operator publishes seq 10: one node re-signed with a new seq, one node added. The
+  // restarted server answers on the same port; the resync fetches only the new entries and
+  // queues exactly the two changed records.
+  enr::Builder changed = enr::Builder::from(list_a[3]);
+  changed.set_seq(2).set_udp(41003);
+  list_a[3] = *changed.sign(key_of(103));
+  list_a.push_back(record(60));
+  auto a2 = enrtree::build_tree(key_of(1), "a.dns.test", 10, list_a, {*enrtree::parse_url(b.url)});
+  std::map<std::string, std::string> zone2;
+  add_tree(zone2, a2, "a.dns.test");
+  add_tree(zone2, b, "b.dns.test");
+  REQUIRE(dns->proc->signal_and_wait(SIGTERM, 5s).has_value());
+  dns = Dnsmasq::start(dir, zone2, dns->port);
+  wait_ready(*client, "a.dns.test", *dns);
+  auto updated = (*disc)->sync_once();
+  REQUIRE(updated[0].trees.size() == 2);
+  CHECK_FALSE(updated[0].trees[0].error.has_value());
+  CHECK(updated[0].trees[0].changed);
+  CHECK(updated[0].trees[0].seq == 10);
+  CHECK(updated[0].trees[0].records == 31);
+  // Root + the branches above the two leaves + the two leaves: far below a full walk.
+  CHECK(updated[0].trees[0].fetched < a2.records.size() / 2);
+  std::set<std::uint16_t> fresh;
+  (*disc)->drain([&](disc::NodeSeed& s) {
+    fresh.insert(s.endpoint4->port);
+    return true;
+  });
+  CHECK(fresh == std::set<std::uint16_t>{41003, 40060});
 }
 
 TEST_CASE("dnsmasq serves a tree signed by another key: refused, no seeds", "[e2e][dns]") {
