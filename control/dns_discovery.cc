@@ -126,10 +126,10 @@ void DnsDiscovery::offer(const std::vector<enr::Record>& records) {
   }
 }
 
-std::size_t DnsDiscovery::drain(const std::function<bool(disc::NodeSeed&)>& push) {
+std::size_t DnsDiscovery::drain(const std::function<bool(disc::NodeSeed&)>& push, std::size_t max) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::size_t n = 0;
-  while (!queue_.empty() && push(queue_.front())) {
+  while (n < max && !queue_.empty() && push(queue_.front())) {
     queue_.pop_front();
     ++n;
   }

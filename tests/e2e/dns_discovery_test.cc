@@ -180,11 +180,13 @@ TEST_CASE("dnsmasq serves a signed tree; c-ares resolves it and the sync verifie
   CHECK(outcomes[0].trees[1].seq == 4);
   CHECK(outcomes[0].records.size() == 32);
   std::set<std::uint16_t> ports;
-  (*disc)->drain([&](disc::NodeSeed& s) {
+  auto take = [&](disc::NodeSeed& s) {
     REQUIRE(s.endpoint4.has_value());
     ports.insert(s.endpoint4->port);
     return true;
-  });
+  };
+  CHECK((*disc)->drain(take, 20) == 20);  // bounded per call
+  CHECK((*disc)->drain(take) == 12);
   CHECK(ports.size() == 32);
   CHECK(ports.count(40007) == 1);
   CHECK(ports.count(40051) == 1);
