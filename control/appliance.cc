@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "discplane/control/crawl.h"
+#include "discplane/control/dns_discovery.h"
 #include "discplane/control/node_db.h"
 #include "discplane/control/node_key.h"
 #include "discplane/control/spsc_ring.h"
@@ -123,6 +124,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   // DPDK telemetry (/discplane/...): reads `snapshots`, so it is declared after it and goes first.
   std::unique_ptr<TelemetryRegistration> telemetry;
   std::unique_ptr<CrawlSession> crawl;  // crawl mode only
+  std::unique_ptr<DnsDiscovery> dns;  // EIP-1459 lists; null when none are configured
 
   // Lookups asked for by other threads (the API), drained into the ring by the control
   // thread: the ring has a single producer. Control plane only; the core never locks.
@@ -371,6 +373,10 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
         save_node_db();
       }
       drain_lookup_queue();
+      if (dns) {
+        (void)dns->drain(
+            [this](disc::NodeSeed& s) { return commands.try_push(disc::msg::AddSeed{s}); });
+      }
       watch_peers(known, seen_sequence);
       if (control_tick) {
         control_tick();
@@ -378,6 +384,9 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
 
+    if (dns) {
+      dns->stop();
+    }
     // Shutdown: the core handles it, publishes a last snapshot and leaves its loop.
     (void)commands.try_push(disc::msg::Shutdown{});
     const auto deadline = Clock::now() + std::chrono::milliseconds(500);
@@ -548,6 +557,13 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
     }
     impl->telemetry = std::move(*telemetry);
   }
+  if (!config.dns_discovery.urls.empty()) {
+    auto dns = DnsDiscovery::create(config.dns_discovery, stderr);
+    if (!dns) {
+      return fail(dns.error());
+    }
+    impl->dns = std::move(*dns);
+  }
   return std::unique_ptr<Appliance>(new Appliance(std::move(impl)));
 }
 
@@ -599,6 +615,9 @@ void Appliance::start() {
     }
   }
   i.push_self_lookups(i.config.runs(Protocol::kDiscv4), i.config.runs(Protocol::kDiscv5));
+  if (i.dns) {
+    i.dns->start();
+  }
   i.running.store(true);
   i.core_thread = std::thread([&i] { i.run_core(); });
   i.control_thread = std::thread([&i] { i.run_control(); });

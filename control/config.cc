@@ -15,6 +15,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "discplane/control/enrtree.h"
+
 namespace discplane::control {
 
 namespace {
@@ -100,6 +102,8 @@ class Parser {
              }},
             {"fork_filter",
              [&](auto& n, auto& k) { return parse_fork_filter(n, k, c.fork_filter); }},
+            {"dns_discovery",
+             [&](auto& n, auto& k) { return parse_dns_discovery(n, k, c.dns_discovery); }},
         });
   }
 
@@ -617,6 +621,54 @@ class Parser {
                return Status();
              }},
             {"require_eth", [&](auto& n, auto& k) { return parse_bool(n, k, out.require_eth); }},
+        });
+  }
+
+  Status parse_dns_discovery(const YAML::Node& node, const std::string& key,
+                             Config::DnsDiscovery& out) {
+    return parse_map(
+        node, key,
+        {
+            {"urls",
+             [&](auto& n, auto& k) -> Status {
+               std::vector<std::string> urls;
+               CONFIG_TRY(parse_sequence(
+                   n, k, [&](const YAML::Node& item, const std::string& ik) -> Status {
+                     std::string url;
+                     CONFIG_TRY(parse_string(item, ik, url, false));
+                     if (auto link = enrtree::parse_url(url); !link) {
+                       return Status(tl::unexpected(
+                           error_at(item, ik,
+                                    std::string(enrtree::to_string(link.error())) +
+                                        " (want enrtree://<base32 compressed key>@<domain>)")));
+                     }
+                     urls.push_back(std::move(url));
+                     return Status();
+                   }));
+               out.urls = std::move(urls);
+               return Status();
+             }},
+            {"server",
+             [&](auto& n, auto& k) -> Status {
+               std::string text;
+               CONFIG_TRY(parse_string(n, k, text, true));
+               const bool ok = text.empty() || Endpoint::parse(text) || IpAddress::parse(text);
+               if (!ok) {
+                 return Status(tl::unexpected(error_at(
+                     n, k,
+                     "bad DNS server \"" + text +
+                         "\" (want ADDRESS[:PORT], IPv6 as [ADDRESS]:PORT, or empty for the "
+                         "system resolver)")));
+               }
+               out.server = std::move(text);
+               return Status();
+             }},
+            {"resync_interval",
+             [&](auto& n, auto& k) { return parse_duration_field(n, k, out.resync_interval); }},
+            {"query_timeout",
+             [&](auto& n, auto& k) { return parse_duration_field(n, k, out.query_timeout); }},
+            {"max_entries",
+             [&](auto& n, auto& k) { return parse_uint(n, k, out.max_entries, 1, 1u << 20); }},
         });
   }
 

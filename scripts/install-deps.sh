@@ -10,6 +10,7 @@ PACKAGES=(
   libsecp256k1-dev libipsec-mb-dev libssl-dev libcrypto++-dev
   libyaml-cpp-dev libexpected-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   catch2 libbenchmark-dev
+  libc-ares-dev dnsmasq-base
   iproute2 iputils-ping procps nodejs npm
   systemd dpkg-dev file
 )

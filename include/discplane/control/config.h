@@ -164,6 +164,21 @@ struct Config {
     std::string path;
     friend bool operator==(const NodeDb&, const NodeDb&) = default;
   };
+  struct DnsDiscovery {
+    // EIP-1459 node lists, "enrtree://<base32 key>@<domain>"; their ENRs become seeds.
+    // Default none (off).
+    std::vector<std::string> urls;
+    // DNS server "ADDRESS[:PORT]" ("[V6]:PORT"); empty = the system resolver. Default empty.
+    std::string server;
+    // How often each list's root is re-read (a changed seq re-walks the changed entries).
+    // Default 30m.
+    Duration resync_interval = std::chrono::minutes(30);
+    // Per try of one TXT query (two tries). Default 2s.
+    Duration query_timeout = std::chrono::seconds(2);
+    // TXT lookups per list and sync, its linked lists counted apart. Default 5000.
+    std::uint32_t max_entries = 5000;
+    friend bool operator==(const DnsDiscovery&, const DnsDiscovery&) = default;
+  };
 
   struct Crawl {
     // One lookup per enabled protocol this often (100ms = 10 lookups/s each). Default 100ms.
@@ -218,6 +233,7 @@ struct Config {
   Crawl crawl;
   Bootnode bootnode;
   ForkFilter fork_filter;
+  DnsDiscovery dns_discovery;
 
   bool runs(Protocol p) const;
   // Rules between fields (dpdk needs EAL args and an address, at least one protocol, ...).

@@ -127,7 +127,12 @@ TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
                        "crawl.event_ring",
                        "bootnode.refresh_interval",
                        "fork_filter.accept",
-                       "fork_filter.require_eth"};
+                       "fork_filter.require_eth",
+                       "dns_discovery.urls",
+                       "dns_discovery.server",
+                       "dns_discovery.resync_interval",
+                       "dns_discovery.query_timeout",
+                       "dns_discovery.max_entries"};
   for (const char* key : all) {
     INFO(key);
     CHECK(std::count(keys.begin(), keys.end(), key) == 1);
@@ -442,4 +447,49 @@ TEST_CASE("error: malformed YAML and missing file", "[control][config]") {
   CHECK(m.error().file == missing.string());
   CHECK(m.error().line == 0);
   CHECK(m.error().to_string() == missing.string() + ": cannot open file");
+}
+
+TEST_CASE("dns_discovery: values and errors with file, line and key", "[control][config]") {
+  // The EIP-1459 example list.
+  const std::string url =
+      "enrtree://AM5FCQLWIZX2QFPNJAP7VUERCCRNGRHWZG3YYHIUV7BVDQ5FDPRT2@nodes.example.org";
+  auto ok = parse_config("dns_discovery:\n  urls:\n    - " + url +
+                         "\n  server: 127.0.0.1:5353\n  resync_interval: 5m\n"
+                         "  query_timeout: 500ms\n  max_entries: 100\n");
+  REQUIRE(ok.has_value());
+  CHECK(ok->dns_discovery.urls == std::vector<std::string>{url});
+  CHECK(ok->dns_discovery.server == "127.0.0.1:5353");
+  CHECK(ok->dns_discovery.resync_interval == 5min);
+  CHECK(ok->dns_discovery.query_timeout == 500ms);
+  CHECK(ok->dns_discovery.max_entries == 100);
+  CHECK(parse_config("dns_discovery:\n  server: \"10.0.0.1\"\n").has_value());
+  CHECK(parse_config("dns_discovery:\n  server: \"[::1]:53\"\n").has_value());
+  CHECK(Config{}.dns_discovery.urls.empty());
+
+  test::TempDir dir;
+  auto scheme = load_error(dir, "dns_discovery:\n  urls:\n    - https://nodes.example.org\n");
+  CHECK(scheme.line == 3);
+  CHECK(scheme.key == "dns_discovery.urls[0]");
+  CHECK(contains(scheme.message, "bad enrtree URL"));
+
+  // One base32 character changed: no longer a point on the curve.
+  auto key =
+      load_error(dir, "dns_discovery:\n  urls:\n    - " + url + "\n    - " +
+                          "enrtree://AM5FCQLWIZX2QFPNJAP7VUERCCRNGRHWZG3YYHIUV7BVDQ5FDPRT3@x.org"
+                          "\n");
+  CHECK(key.line == 4);
+  CHECK(key.key == "dns_discovery.urls[1]");
+  CHECK(contains(key.message, "public key"));
+
+  auto server = load_error(dir, "dns_discovery:\n  server: dns.example.org\n");
+  CHECK(server.line == 2);
+  CHECK(server.key == "dns_discovery.server");
+  CHECK(contains(server.message, "bad DNS server"));
+
+  auto interval = load_error(dir, "dns_discovery:\n  resync_interval: often\n");
+  CHECK(interval.key == "dns_discovery.resync_interval");
+  auto entries = load_error(dir, "dns_discovery:\n  max_entries: 0\n");
+  CHECK(entries.key == "dns_discovery.max_entries");
+  auto unknown = load_error(dir, "dns_discovery:\n  url: []\n");
+  CHECK(unknown.key == "dns_discovery.url");
 }
