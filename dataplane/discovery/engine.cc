@@ -3,6 +3,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 
 #include "discplane/crypto/keccak.h"
@@ -22,6 +23,8 @@ constexpr std::int64_t kDeadlineCheckNs = 10 * kMillisecond;
 constexpr std::int64_t kLookupQueryTimeoutNs = 3 * kSecond;
 constexpr std::uint32_t kRecentNodes = 4096;
 constexpr std::uint32_t kNoLookup = UINT32_MAX;
+// Sharded runtime: a verified contact is reported to the table owner again after this long.
+constexpr std::int64_t kSeenReportIntervalNs = 1 * kSecond;
 
 std::uint64_t process_hash_secret() {
   static const std::uint64_t secret = [] {
@@ -236,16 +239,46 @@ void Engine::on_node_seen(Protocol p, const NodeRef& node, const enr::Record* re
     info.enr_seq = record->seq();
   }
   info.protocols = flag_of(p);
+  // Sharded runtime: a contact the (mirror) table already holds, fresh, at this endpoint, with
+  // no newer record, is not reported again: the owner hears of a busy peer about once a
+  // second, not once per packet.
+  bool report_seen = config_.table_observer != nullptr;
+  if (report_seen) {
+    const PeerEntry* known = table_.find_any(node.id);
+    report_seen = known == nullptr || !known->has(p) ||
+                  known->last_seen_ns + kSeenReportIntervalNs < now_.mono_ns ||
+                  known->primary_endpoint() != node.endpoint ||
+                  (record != nullptr && record->seq() > known->enr_seq);
+  }
   const AddOutcome outcome = table_.add_seen(info, now_.mono_ns);
   if (outcome == AddOutcome::kUpdated || outcome == AddOutcome::kAlreadyKnown) {
     (void)table_.update_endpoint(node.id, node.endpoint);
   }
   (void)recent_.insert(node.id, RecentNode{node.public_key, node.endpoint});
+  if (report_seen) {
+    TableUpdate u;
+    u.kind = TableUpdate::Kind::kSeen;
+    u.protocol = p;
+    u.id = node.id;
+    u.public_key = node.public_key;
+    (node.endpoint.ip.is_v4() ? u.endpoint4 : u.endpoint6) = node.endpoint;
+    if (record != nullptr) {
+      u.set_enr(record->raw(), record->seq());
+    }
+    report(u);
+  }
 }
 
 void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const Endpoint& reported,
                      std::optional<std::uint64_t> enr_seq) noexcept {
   (void)table_.mark_alive(id, p, now_.mono_ns);
+  if (config_.table_observer != nullptr) {
+    TableUpdate u;
+    u.kind = TableUpdate::Kind::kAlive;
+    u.protocol = p;
+    u.id = id;
+    report(u);
+  }
   if (reported.valid() && !reported.ip.is_unspecified()) {
     (void)votes_.vote(id, reported, now_.mono_ns);
     apply_votes();
@@ -261,11 +294,31 @@ void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const E
   }
 }
 
-void Engine::on_ping_failed(Protocol /*p*/, const NodeId& id) noexcept {
+void Engine::on_ping_failed(Protocol p, const NodeId& id) noexcept {
   (void)table_.mark_failed(id, now_.mono_ns);
+  if (config_.table_observer != nullptr) {
+    TableUpdate u;
+    u.kind = TableUpdate::Kind::kFailed;
+    u.protocol = p;
+    u.id = id;
+    report(u);
+  }
 }
 
 void Engine::on_record(const enr::Record& record) noexcept {
+  if (config_.table_observer != nullptr) {
+    TableUpdate u;
+    u.kind = TableUpdate::Kind::kRecord;
+    u.id = record.node_id();
+    u.set_enr(record.raw(), record.seq());
+    if (auto ep = record.udp_endpoint_v4()) {
+      u.endpoint4 = *ep;
+    }
+    if (auto ep = record.udp_endpoint_v6()) {
+      u.endpoint6 = *ep;
+    }
+    report(u);
+  }
   const UpdateOutcome o = table_.update_enr(record.node_id(), record.raw(), record.seq());
   if (o == UpdateOutcome::kUpdated) {
     ++counters_.enr_updates_learned;
@@ -287,6 +340,18 @@ void Engine::on_nodes(Protocol p, std::uint32_t slot, const NodeId& from,
       continue;
     }
     (void)table_.add_found(node, now_.mono_ns);
+    if (config_.table_observer != nullptr) {
+      TableUpdate u;
+      u.kind = TableUpdate::Kind::kFound;
+      u.protocol = p;
+      u.protocols = node.protocols;
+      u.id = node.id;
+      u.public_key = node.public_key;
+      u.endpoint4 = node.endpoint4;
+      u.endpoint6 = node.endpoint6;
+      u.set_enr(node.enr, node.enr_seq);
+      report(u);
+    }
     const Endpoint& ep = node.endpoint4.valid() ? node.endpoint4 : node.endpoint6;
     (void)recent_.insert(node.id, RecentNode{node.public_key, ep});
     if (n < peers.size()) {
@@ -335,6 +400,71 @@ std::optional<NodeRef> Engine::resolve(const NodeId& id) const noexcept {
     return NodeRef{id, r->public_key, r->endpoint};
   }
   return std::nullopt;
+}
+
+// ---- sharded runtime: updates reported by other shards --------------------------------------
+
+void TableUpdate::set_enr(ByteView raw, std::uint64_t seq) noexcept {
+  if (raw.size() > enr.size()) {
+    enr_size = 0;
+    return;
+  }
+  std::memcpy(enr.data(), raw.data(), raw.size());
+  enr_size = static_cast<std::uint16_t>(raw.size());
+  enr_seq = seq;
+}
+
+// The table half of on_node_seen / on_nodes / on_pong / on_ping_failed / on_record, with the
+// owner's clock: no packets are sent and no votes are counted here (the reporting shard did
+// that for the packets it received).
+void Engine::apply_table_update(const TableUpdate& u) noexcept {
+  refresh_time();
+  if (u.id == local_.id) {
+    return;
+  }
+  PeerInfo info;
+  info.id = u.id;
+  info.public_key = u.public_key;
+  info.endpoint4 = u.endpoint4;
+  info.endpoint6 = u.endpoint6;
+  info.enr = u.enr_bytes();
+  info.enr_seq = u.enr_seq;
+  switch (u.kind) {
+    case TableUpdate::Kind::kSeen: {
+      info.protocols = flag_of(u.protocol);
+      const AddOutcome outcome = table_.add_seen(info, now_.mono_ns);
+      if (outcome == AddOutcome::kUpdated || outcome == AddOutcome::kAlreadyKnown) {
+        (void)table_.update_endpoint(u.id, u.endpoint4.valid() ? u.endpoint4 : u.endpoint6);
+      }
+      const Endpoint& ep = u.endpoint4.valid() ? u.endpoint4 : u.endpoint6;
+      (void)recent_.insert(u.id, RecentNode{u.public_key, ep});
+      break;
+    }
+    case TableUpdate::Kind::kFound: {
+      info.protocols = u.protocols;
+      (void)table_.add_found(info, now_.mono_ns);
+      const Endpoint& ep = u.endpoint4.valid() ? u.endpoint4 : u.endpoint6;
+      (void)recent_.insert(u.id, RecentNode{u.public_key, ep});
+      break;
+    }
+    case TableUpdate::Kind::kAlive:
+      (void)table_.mark_alive(u.id, u.protocol, now_.mono_ns);
+      break;
+    case TableUpdate::Kind::kFailed:
+      (void)table_.mark_failed(u.id, now_.mono_ns);
+      break;
+    case TableUpdate::Kind::kRecord:
+      if (table_.update_enr(u.id, u.enr_bytes(), u.enr_seq) == UpdateOutcome::kUpdated) {
+        ++counters_.enr_updates_learned;
+        if (u.endpoint4.valid()) {
+          (void)table_.update_endpoint(u.id, u.endpoint4);
+        }
+        if (u.endpoint6.valid()) {
+          (void)table_.update_endpoint(u.id, u.endpoint6);
+        }
+      }
+      break;
+  }
 }
 
 // ---- revalidate / lookup / prune: written once --------------------------------------------
@@ -634,6 +764,12 @@ void DiscoveryServer::on_burst(std::span<const Datagram> burst, Transport& tx) n
 }
 void DiscoveryServer::on_idle(Transport& tx) noexcept {
   engine_->on_idle(tx);
+}
+void DiscoveryServer::apply_table_update(const TableUpdate& update) noexcept {
+  engine_->apply_table_update(update);
+}
+void DiscoveryServer::mirror_table(const PeerTable& owner) noexcept {
+  engine_->mirror_table(owner);
 }
 const PeerTable& DiscoveryServer::table() const noexcept {
   return engine_->table();

@@ -32,6 +32,7 @@
 #include "discplane/discovery/ip_votes.h"
 #include "discplane/discovery/lookup.h"
 #include "discplane/discovery/peer_table.h"
+#include "discplane/discovery/table_sync.h"
 #include "discplane/wire/enr.h"
 
 namespace discplane::disc {
@@ -86,6 +87,10 @@ struct ServerConfig {
 
   // Prune
   std::int64_t stale_entry_age_ns = 24 * 3600 * kSecond;
+
+  // Sharded runtime (dataplane.workers > 1): a non-owner shard reports every table mutation
+  // here (and keeps applying it to its own mirror table). nullptr: single owner, no reports.
+  TableObserver* table_observer = nullptr;
 };
 
 // A node handed in by the control plane (bootnode, node database, DNS list): an ENR, or an
@@ -179,6 +184,11 @@ class DiscoveryServer final : public DatagramSink {
   // garbage never pay for it.
   enum class Kind : std::uint8_t { kDiscv4, kDiscv5 };
   static Kind classify(ByteView payload) noexcept;
+
+  // Sharded runtime. On the table owner: applies a mutation another shard reported. On a
+  // non-owner: replaces the mirror table by a copy of the owner's (same id and table config).
+  void apply_table_update(const TableUpdate& update) noexcept;
+  void mirror_table(const PeerTable& owner) noexcept;
 
   // Read-only views for snapshots and tests.
   const PeerTable& table() const noexcept;

@@ -1,0 +1,141 @@
+// ShardGroup: update rings from the shards to the table owner, and the owner's published table
+// copies that the shards mirror. See shard_group.h for the ownership model.
+#include "discplane/control/shard_group.h"
+
+#include <atomic>
+#include <cstring>
+
+namespace discplane::control {
+
+std::uint32_t steer(const Endpoint& from, std::uint32_t shards, std::uint64_t seed) noexcept {
+  if (shards <= 1) {
+    return 0;
+  }
+  // splitmix64-style finaliser over the 16 address bytes and the port: every input bit
+  // reaches every output bit, so neighbouring ports and addresses spread evenly.
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  std::memcpy(&a, from.ip.bytes.data(), 8);
+  std::memcpy(&b, from.ip.bytes.data() + 8, 8);
+  std::uint64_t h = seed ^ 0x9e3779b97f4a7c15ULL;
+  for (const std::uint64_t w : {a, b, static_cast<std::uint64_t>(from.port)}) {
+    h ^= w;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 29;
+  }
+  // Multiply-shift instead of modulo: unbiased enough and no division.
+  return static_cast<std::uint32_t>((static_cast<unsigned __int128>(h) * shards) >> 64);
+}
+
+TableCopy& TableCopy::operator=(const TableCopy& other) {
+  if (this == &other || !other.table) {
+    return *this;
+  }
+  if (!table) {
+    table = std::make_unique<disc::PeerTable>(other.table->self(), other.table->config());
+  }
+  (void)table->copy_from(*other.table);
+  return *this;
+}
+
+// Shard k's TableObserver: pushes onto ring k, counts what does not fit.
+class ShardGroup::Forwarder final : public disc::TableObserver {
+ public:
+  explicit Forwarder(SpscRing<disc::TableUpdate>& ring) : ring_(ring) {}
+  void on_table_update(const disc::TableUpdate& update) noexcept override {
+    if (!ring_.try_push(update)) {
+      ring_full_.store(ring_full_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+  }
+  std::uint64_t ring_full() const noexcept { return ring_full_.load(std::memory_order_relaxed); }
+
+ private:
+  SpscRing<disc::TableUpdate>& ring_;
+  std::atomic<std::uint64_t> ring_full_{0};
+};
+
+namespace {
+TableCopy initial_copy(const disc::PeerTable& owner) {
+  TableCopy c;
+  c.table = std::make_unique<disc::PeerTable>(owner.self(), owner.config());
+  (void)c.table->copy_from(owner);
+  return c;
+}
+}  // namespace
+
+ShardGroup::ShardGroup(const ShardGroupConfig& config, const disc::PeerTable& owner_table)
+    : config_(config),
+      state_(std::max<std::uint32_t>(1, config.shards)),
+      published_(initial_copy(owner_table)) {
+  config_.shards = std::max<std::uint32_t>(1, config_.shards);
+  rings_.resize(config_.shards);
+  forwarders_.resize(config_.shards);
+  for (std::uint32_t k = 1; k < config_.shards; ++k) {
+    rings_[k] = std::make_unique<SpscRing<disc::TableUpdate>>(config_.ring_capacity);
+    forwarders_[k] = std::make_unique<Forwarder>(*rings_[k]);
+  }
+}
+
+ShardGroup::~ShardGroup() = default;
+
+disc::TableObserver* ShardGroup::observer(std::uint32_t shard) noexcept {
+  return shard == 0 || shard >= config_.shards ? nullptr : forwarders_[shard].get();
+}
+
+std::size_t ShardGroup::poll(std::uint32_t shard, disc::DiscoveryServer& server,
+                             std::int64_t now_ns, bool force) noexcept {
+  if (shard >= config_.shards) {
+    return 0;
+  }
+  if (shard != 0) {
+    ShardState& s = state_[shard];
+    auto pinned = published_.acquire();
+    if (pinned.version() == s.mirrored_version || !pinned->table) {
+      return 0;
+    }
+    server.mirror_table(*pinned->table);
+    s.mirrored_version = pinned.version();
+    ++s.mirrored;
+    return 1;
+  }
+  // The owner: a bounded batch per ring per call, so a flood of updates cannot starve RX.
+  constexpr std::size_t kMaxPerRing = 256;
+  std::size_t applied = 0;
+  disc::TableUpdate u;
+  for (std::uint32_t k = 1; k < config_.shards; ++k) {
+    for (std::size_t i = 0; i < kMaxPerRing && rings_[k]->try_pop(u); ++i) {
+      server.apply_table_update(u);
+      ++applied;
+    }
+  }
+  applied_ += applied;
+  if (config_.shards > 1 && (force || now_ns >= next_publish_ns_)) {
+    next_publish_ns_ = now_ns + config_.publish_interval_ns;
+    const disc::PeerTable& table = server.table();
+    (void)published_.publish([&](TableCopy& slot) noexcept {
+      if (slot.table) {
+        (void)slot.table->copy_from(table);
+      }
+    });
+  }
+  return applied;
+}
+
+ShardGroupCounters ShardGroup::counters() const noexcept {
+  ShardGroupCounters c;
+  c.applied = applied_;
+  c.published = published_.published();
+  for (std::uint32_t k = 1; k < config_.shards; ++k) {
+    c.mirrored += state_[k].mirrored;
+    c.ring_full += forwarders_[k]->ring_full();
+  }
+  return c;
+}
+
+std::uint64_t ShardGroup::published_version() const noexcept {
+  return published_.acquire().version();
+}
+
+}  // namespace discplane::control
