@@ -40,20 +40,48 @@ TableCopy& TableCopy::operator=(const TableCopy& other) {
   return *this;
 }
 
-// Shard k's TableObserver: pushes onto ring k, counts what does not fit.
+// Shard k's TableObserver: pushes onto ring k, counts what does not fit. Every verified packet
+// reports kSeen; a repeat (same id, protocol and endpoint, no newer record, within
+// kSeenRepeatNs) is suppressed by a small direct-mapped cache, so a busy peer costs the ring
+// about one update a second, not one per packet. A cache collision only lets a repeat through.
 class ShardGroup::Forwarder final : public disc::TableObserver {
  public:
-  explicit Forwarder(SpscRing<disc::TableUpdate>& ring) : ring_(ring) {}
-  void on_table_update(const disc::TableUpdate& update) noexcept override {
-    if (!ring_.try_push(update)) {
+  explicit Forwarder(SpscRing<disc::TableUpdate>& ring) : ring_(ring), seen_(kSeenSlots) {}
+  void on_table_update(const disc::TableUpdate& u, std::int64_t now_ns) noexcept override {
+    if (u.kind == disc::TableUpdate::Kind::kSeen) {
+      std::uint64_t h = 0;
+      std::memcpy(&h, u.id.data(), sizeof h);  // ids are keccak outputs; a collision is harmless
+      Seen& s = seen_[h & (kSeenSlots - 1)];
+      const Endpoint& ep = u.endpoint4.valid() ? u.endpoint4 : u.endpoint6;
+      if (s.at_ns != 0 && s.id == u.id && s.protocol == u.protocol && s.endpoint == ep &&
+          u.enr_seq <= s.enr_seq && now_ns - s.at_ns < kSeenRepeatNs) {
+        suppressed_.store(suppressed_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+        return;
+      }
+      s = Seen{u.id, ep, u.enr_seq, now_ns, u.protocol};
+    }
+    if (!ring_.try_push(u)) {
       ring_full_.store(ring_full_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
   }
   std::uint64_t ring_full() const noexcept { return ring_full_.load(std::memory_order_relaxed); }
+  std::uint64_t suppressed() const noexcept { return suppressed_.load(std::memory_order_relaxed); }
 
  private:
+  static constexpr std::size_t kSeenSlots = 4096;
+  static constexpr std::int64_t kSeenRepeatNs = disc::kSecond;
+  struct Seen {
+    NodeId id{};
+    Endpoint endpoint;
+    std::uint64_t enr_seq = 0;
+    std::int64_t at_ns = 0;
+    disc::Protocol protocol = disc::Protocol::kV4;
+  };
   SpscRing<disc::TableUpdate>& ring_;
+  std::vector<Seen> seen_;
   std::atomic<std::uint64_t> ring_full_{0};
+  std::atomic<std::uint64_t> suppressed_{0};
 };
 
 namespace {
@@ -130,6 +158,7 @@ ShardGroupCounters ShardGroup::counters() const noexcept {
   for (std::uint32_t k = 1; k < config_.shards; ++k) {
     c.mirrored += state_[k].mirrored;
     c.ring_full += forwarders_[k]->ring_full();
+    c.suppressed += forwarders_[k]->suppressed();
   }
   return c;
 }

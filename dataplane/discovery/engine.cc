@@ -23,8 +23,6 @@ constexpr std::int64_t kDeadlineCheckNs = 10 * kMillisecond;
 constexpr std::int64_t kLookupQueryTimeoutNs = 3 * kSecond;
 constexpr std::uint32_t kRecentNodes = 4096;
 constexpr std::uint32_t kNoLookup = UINT32_MAX;
-// Sharded runtime: a verified contact is reported to the table owner again after this long.
-constexpr std::int64_t kSeenReportIntervalNs = 1 * kSecond;
 
 std::uint64_t process_hash_secret() {
   static const std::uint64_t secret = [] {
@@ -239,23 +237,12 @@ void Engine::on_node_seen(Protocol p, const NodeRef& node, const enr::Record* re
     info.enr_seq = record->seq();
   }
   info.protocols = flag_of(p);
-  // Sharded runtime: a contact the (mirror) table already holds, fresh, at this endpoint, with
-  // no newer record, is not reported again: the owner hears of a busy peer about once a
-  // second, not once per packet.
-  bool report_seen = config_.table_observer != nullptr;
-  if (report_seen) {
-    const PeerEntry* known = table_.find_any(node.id);
-    report_seen = known == nullptr || !known->has(p) ||
-                  known->last_seen_ns + kSeenReportIntervalNs < now_.mono_ns ||
-                  known->primary_endpoint() != node.endpoint ||
-                  (record != nullptr && record->seq() > known->enr_seq);
-  }
   const AddOutcome outcome = table_.add_seen(info, now_.mono_ns);
   if (outcome == AddOutcome::kUpdated || outcome == AddOutcome::kAlreadyKnown) {
     (void)table_.update_endpoint(node.id, node.endpoint);
   }
   (void)recent_.insert(node.id, RecentNode{node.public_key, node.endpoint});
-  if (report_seen) {
+  if (config_.table_observer != nullptr) {
     TableUpdate u;
     u.kind = TableUpdate::Kind::kSeen;
     u.protocol = p;

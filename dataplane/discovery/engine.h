@@ -128,7 +128,7 @@ class Engine {
   void refresh_time() noexcept { now_ = clock_.now(); }
   void report(const TableUpdate& u) noexcept {
     if (config_.table_observer != nullptr) {
-      config_.table_observer->on_table_update(u);
+      config_.table_observer->on_table_update(u, now_.mono_ns);
     }
   }
   void dispatch_datagram(const Datagram& d) noexcept;

@@ -116,6 +116,7 @@ struct Options {
   std::size_t count = 0;  // 0: scenario default
   std::uint32_t ids = 2048;
   bool smoke = false;
+  disc::TableObserver* table_observer = nullptr;  // --workers: a non-owner shard's update ring
 };
 
 // Transport for the engine's own set-up traffic: collects what it sends.
@@ -232,5 +233,10 @@ struct FloorOps {
   double ctr_base = 0, ctr_per_byte = 0;
 };
 FloorOps measure_floor(bool quick);
+
+// ---- --workers (multicore.cc) ---------------------------------------------------------------
+// The sharded runtime over net_ring, one queue pair per worker, for each worker count in `ns`.
+int run_workers(const std::vector<std::string>& scenarios, const std::vector<std::uint32_t>& ns,
+                const Options& opt, std::size_t round);
 
 }  // namespace discbench

@@ -50,10 +50,11 @@ struct ShardGroupConfig {
 };
 
 struct ShardGroupCounters {
-  std::uint64_t applied = 0;    // updates the owner applied
-  std::uint64_t published = 0;  // table copies published by the owner
-  std::uint64_t mirrored = 0;   // mirror refreshes on the other shards (sum)
-  std::uint64_t ring_full = 0;  // updates dropped because a ring was full (sum)
+  std::uint64_t applied = 0;     // updates the owner applied
+  std::uint64_t published = 0;   // table copies published by the owner
+  std::uint64_t mirrored = 0;    // mirror refreshes on the other shards (sum)
+  std::uint64_t ring_full = 0;   // updates dropped because a ring was full (sum)
+  std::uint64_t suppressed = 0;  // repeated kSeen reports not sent (sum)
 };
 
 class ShardGroup {

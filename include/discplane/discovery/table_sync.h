@@ -41,12 +41,13 @@ struct TableUpdate {
   void set_enr(ByteView raw, std::uint64_t seq) noexcept;
 };
 
-// Where a non-owner shard's engine reports table mutations. Called on the shard's thread,
-// synchronously, at most a few times per packet; must not block (a full ring drops and counts).
+// Where a non-owner shard's engine reports table mutations, with the engine's monotonic time.
+// Called on the shard's thread, synchronously, at most a few times per packet (every verified
+// packet reports kSeen: the observer rate-limits); must not block.
 class TableObserver {
  public:
   virtual ~TableObserver() = default;
-  virtual void on_table_update(const TableUpdate& update) noexcept = 0;
+  virtual void on_table_update(const TableUpdate& update, std::int64_t now_ns) noexcept = 0;
 };
 
 }  // namespace discplane::disc

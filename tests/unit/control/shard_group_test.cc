@@ -191,6 +191,12 @@ TEST_CASE("shards: table updates from a non-owner shard reach the owner and the 
   REQUIRE(again.size() == 1);  // bonded: Pong only
   s.sync();
   REQUIRE(s.group->counters().applied == applied);
+  REQUIRE(s.group->counters().suppressed >= 1);
+  // After a second it is reported again (the owner refreshes last_seen).
+  s.clock.advance_ms(1500);
+  (void)s.deliver(peer.ping(s.clock), ep);
+  s.sync();
+  REQUIRE(s.group->counters().applied == applied + 1);
 
   // The owner's published copy replaced the mirror; a record update travels as kRecord.
   REQUIRE(s.group->counters().mirrored >= 1);
@@ -217,7 +223,7 @@ TEST_CASE("shards: a full ring drops and counts, never blocks", "[shards]") {
     TableUpdate u;
     u.kind = TableUpdate::Kind::kFailed;
     u.id[0] = static_cast<std::uint8_t>(i);
-    s.group->observer(1)->on_table_update(u);
+    s.group->observer(1)->on_table_update(u, 0);
   }
   REQUIRE(s.group->counters().ring_full == 100 - 64);
   REQUIRE(s.group->poll(0, *s.servers[0], 0) == 64);
