@@ -237,6 +237,6 @@ FloorOps measure_floor(bool quick);
 // ---- --workers (multicore.cc) ---------------------------------------------------------------
 // The sharded runtime over net_ring, one queue pair per worker, for each worker count in `ns`.
 int run_workers(const std::vector<std::string>& scenarios, const std::vector<std::uint32_t>& ns,
-                const Options& opt, std::size_t round);
+                const Options& opt, std::size_t round, bool serial);
 
 }  // namespace discbench

@@ -356,11 +356,12 @@ nlohmann::json to_json(const RunResult& r) {
 }
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: discbench [floor|all|SCENARIO...] [--path=direct,ring,ring+csum,socket]\n"
-               "                 [--count=N] [--ids=N] [--json[=FILE]] [--smoke]\n"
-               "       discbench SCENARIO... --workers=1,2 [--round=512] [--count=N] [--ids=N]\n"
-               "                 (the sharded runtime over net_ring, see BENCHMARKS.md)\n");
+  std::fprintf(
+      stderr,
+      "usage: discbench [floor|all|SCENARIO...] [--path=direct,ring,ring+csum,socket]\n"
+      "                 [--count=N] [--ids=N] [--json[=FILE]] [--smoke]\n"
+      "       discbench SCENARIO... --workers=1,2 [--round=512] [--serial] [--count=N] [--ids=N]\n"
+      "                 (the sharded runtime over net_ring, see BENCHMARKS.md)\n");
   return 2;
 }
 
@@ -375,6 +376,7 @@ int main(int argc, char** argv) {
   std::string json_file;
   std::vector<std::uint32_t> workers;  // --workers=1,2: the sharded runtime (multicore.cc)
   std::size_t round = 512;
+  bool serial = false;  // --workers diagnostic: the workers of a phase run one at a time
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--smoke") {
@@ -398,6 +400,8 @@ int main(int argc, char** argv) {
             std::strtoul(a.substr(p, q == std::string::npos ? q : q - p).c_str(), nullptr, 10)));
         p = q == std::string::npos ? q : q + 1;
       }
+    } else if (a == "--serial") {
+      serial = true;
     } else if (a.rfind("--round=", 0) == 0) {
       round = std::strtoull(a.c_str() + 8, nullptr, 10);
     } else if (a == "--json") {
@@ -442,7 +446,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "discbench: --round must be 1..4096\n");
       return 2;
     }
-    return run_workers(scenarios, workers, opt, round);
+    return run_workers(scenarios, workers, opt, round, serial);
   }
 
   std::printf("discbench: tsc %.2f GHz, %u identities, sizeof(PeerEntry) = %zu bytes\n",

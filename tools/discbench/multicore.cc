@@ -21,6 +21,7 @@
 #include <thread>
 
 #include <rte_eth_ring.h>
+#include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -55,8 +56,8 @@ struct Lane {
 };
 
 bool make_lane(std::uint32_t index, Lane& lane) {
-  static std::uint32_t serial = 0;  // ring names are global to the EAL: unique per lane made
-  const std::string tag = std::to_string(serial++);
+  static std::uint32_t made = 0;  // ring names are global to the EAL: unique per lane made
+  const std::string tag = std::to_string(made++);
   lane.rx = rte_ring_create(("mc_rx" + tag).c_str(), kRingSize, SOCKET_ID_ANY,
                             RING_F_SP_ENQ | RING_F_SC_DEQ);
   lane.tx = rte_ring_create(("mc_tx" + tag).c_str(), kRingSize, SOCKET_ID_ANY,
@@ -183,6 +184,12 @@ class Workers {
 
  private:
   void loop(std::uint32_t k) {
+    // An lcore id for this thread, as an EAL worker would have: mempool gets and frees then go
+    // through a per-lcore cache instead of the shared ring (without it, two workers freeing RX
+    // mbufs into the generator's pool contend on one cache line).
+    if (rte_thread_register() != 0) {
+      std::fprintf(stderr, "discbench: worker %u: rte_thread_register failed\n", k);
+    }
     std::uint64_t seen = 0;
     for (;;) {
       phase_.wait(seen);
@@ -237,11 +244,27 @@ struct McResult {
   std::size_t owner_table = 0;
   std::vector<std::size_t> per_worker;
   std::vector<std::size_t> sessions;
-  double load = 0;  // 1-minute load average after the run
+  double load = 0;       // 1-minute load average after the run
+  std::size_t sent = 0;  // handshakes sent (units: those answered)
 };
 
+// One timed phase: every worker at once, or (serial: a diagnostic) one worker after the other,
+// so that each runs alone on the machine and its CPU time carries no contention.
+std::uint64_t run_phase(Workers& workers, const std::vector<std::size_t>& target, bool serial) {
+  if (!serial) {
+    return workers.run(target);
+  }
+  std::uint64_t wall = 0;
+  for (std::size_t k = 0; k < target.size(); ++k) {
+    std::vector<std::size_t> one(target.size(), 0);
+    one[k] = target[k];
+    wall += workers.run(one);
+  }
+  return wall;
+}
+
 McResult run_sharded(const std::string& scenario, std::uint32_t n, const Options& base,
-                     std::size_t round, rte_mempool* gen_pool) {
+                     std::size_t round, bool serial, rte_mempool* gen_pool) {
   McResult res;
   std::vector<std::unique_ptr<Workload>> ws;
   std::unique_ptr<control::ShardGroup> group;
@@ -318,6 +341,7 @@ McResult run_sharded(const std::string& scenario, std::uint32_t n, const Options
       std::vector<std::size_t> target(n, 0);
       bool any = false;
       for (std::uint32_t k = 0; k < n; ++k) {
+        resp[k]->kept_used = 0;  // a worker with no inputs left answers no stale WHOAREYOU
         if (pos[k] >= mine[k].size()) {
           continue;
         }
@@ -347,7 +371,7 @@ McResult run_sharded(const std::string& scenario, std::uint32_t n, const Options
       if (!any) {
         break;
       }
-      wall_tsc += workers.run(target);
+      wall_tsc += run_phase(workers, target, serial);
       for (std::uint32_t k = 0; k < n; ++k) {
         drain(lanes_view[k], *resp[k]);
         resp[k]->keep_all = false;
@@ -380,11 +404,16 @@ McResult run_sharded(const std::string& scenario, std::uint32_t n, const Options
         }
         enqueue(gen_pool, lanes_view[k], w, hs[k]);
         target[k] = hs[k].size();
-        res.units += hs[k].size();
+        res.sent += hs[k].size();
       }
-      wall_tsc += workers.run(target);
+      wall_tsc += run_phase(workers, target, serial);
+      // A handshake counts when it was answered (session + PONG): one whose challenge expired
+      // meanwhile (handshake_timeout, 1 s: the generator's half can take that long on a loaded
+      // machine) is dropped cheaply and must not inflate the rate.
       for (std::uint32_t k = 0; k < n; ++k) {
+        const std::uint64_t before = resp[k]->count;
         drain(lanes_view[k], *resp[k]);
+        res.units += resp[k]->count - before;
       }
       // mine[k] pointed into inputs, which may have moved: rebuild from indices.
       for (std::uint32_t k = 0; k < n; ++k) {
@@ -426,7 +455,7 @@ McResult run_sharded(const std::string& scenario, std::uint32_t n, const Options
 }  // namespace
 
 int run_workers(const std::vector<std::string>& scenarios, const std::vector<std::uint32_t>& ns,
-                const Options& opt, std::size_t round) {
+                const Options& opt, std::size_t round, bool serial) {
   if (auto r = net::eal_init_once(eal_args()); !r) {
     std::fprintf(stderr, "discbench: %s\n", net::to_string(r.error()));
     return 1;
@@ -441,15 +470,18 @@ int run_workers(const std::vector<std::string>& scenarios, const std::vector<std
       "discbench --workers: net_ring, one queue pair per worker, rounds of %zu frames per "
       "worker pre-loaded, generator idle while timed; %u vCPUs online\n",
       round, std::thread::hardware_concurrency());
-  std::printf("%-14s %7s %9s %9s %10s %7s %12s %7s  %-12s %s  %s\n", "scenario", "workers", "units",
+  std::printf("%-18s %7s %9s %9s %10s %7s %12s %7s  %-12s %s  %s\n", "scenario", "workers", "units",
               "wall ms", "wall /s", "speedup", "per-core /s", "scaling", "worker CPU s", "load",
               "checks / table sync");
+  if (serial) {
+    std::printf("(--serial: the workers of a phase run one after the other, each alone)\n");
+  }
   int failures = 0;
   for (const std::string& s : scenarios) {
     double base = 0;
     double cpu_base = 0;
     for (const std::uint32_t n : ns) {
-      const McResult r = run_sharded(s, n, opt, round, pool);
+      const McResult r = run_sharded(s, n, opt, round, serial, pool);
       const double rate = static_cast<double>(r.units) / std::max(1e-9, r.wall_s);
       // What the run would do with one whole core per worker: units over the busiest
       // worker's CPU time (the machine's other load cannot lower it, only the wall rate).
@@ -471,7 +503,7 @@ int run_workers(const std::vector<std::string>& scenarios, const std::vector<std
         cpu += b;
       }
       std::printf(
-          "%-14s %7u %9zu %9.1f %10.0f %6.2fx %12.0f %6.2fx  %-12s %.1f  ok %llu/%llu, "
+          "%-18s %7u %9zu %9.1f %10.0f %6.2fx %12.0f %6.2fx  %-12s %.1f  ok %llu/%llu, "
           "applied %llu, suppressed %llu, published %llu, ring-full %llu, owner table %zu\n",
           s.c_str(), n, r.units, r.wall_s * 1e3, rate, rate / std::max(1e-9, base), cpu_rate,
           cpu_rate / std::max(1e-9, cpu_base), cpu.c_str(), r.load,
@@ -481,8 +513,16 @@ int run_workers(const std::vector<std::string>& scenarios, const std::vector<std
           static_cast<unsigned long long>(r.group.suppressed),
           static_cast<unsigned long long>(r.group.published),
           static_cast<unsigned long long>(r.group.ring_full), r.owner_table);
+      if (r.sent > r.units) {
+        std::printf("%-18s %7s   %zu of %zu handshakes unanswered (challenge expired?)\n", "", "",
+                    r.sent - r.units, r.sent);
+      }
+      if (r.checked == 0 && s != "garbage") {
+        std::printf("%-18s %7s   WRONG: no answer was checked\n", "", "");
+        ++failures;
+      }
       if (r.failed > 0) {
-        std::printf("%-14s %7s   WRONG: %s\n", "", "", r.first_failure.c_str());
+        std::printf("%-18s %7s   WRONG: %s\n", "", "", r.first_failure.c_str());
         ++failures;
       }
       std::fflush(stdout);
