@@ -84,26 +84,42 @@ class ShardGroup::Forwarder final : public disc::TableObserver {
   std::atomic<std::uint64_t> suppressed_{0};
 };
 
-namespace {
-TableCopy initial_copy(const disc::PeerTable& owner) {
-  TableCopy c;
-  c.table = std::make_unique<disc::PeerTable>(owner.self(), owner.config());
-  (void)c.table->copy_from(owner);
-  return c;
-}
-}  // namespace
+// The owner's RevalidationRouter: pings for other shards' endpoints go on their command ring.
+class ShardGroup::Router final : public disc::RevalidationRouter {
+ public:
+  explicit Router(ShardGroup& group) : group_(group) {}
+  bool delegate_ping(disc::Protocol protocol, const NodeId& id, const crypto::PublicKey& key,
+                     const Endpoint& endpoint) noexcept override {
+    const std::uint32_t k = steer(endpoint, group_.config_.shards, group_.config_.steer_seed);
+    if (k == 0) {
+      return false;
+    }
+    if (!group_.commands_[k]->try_push(PingCommand{protocol, id, key, endpoint})) {
+      ++full;
+      return false;
+    }
+    ++delegated;
+    return true;
+  }
+  std::uint64_t delegated = 0;  // owner thread only
+  std::uint64_t full = 0;
 
-ShardGroup::ShardGroup(const ShardGroupConfig& config, const disc::PeerTable& owner_table)
-    : config_(config),
-      state_(std::max<std::uint32_t>(1, config.shards)),
-      published_(initial_copy(owner_table)) {
+ private:
+  ShardGroup& group_;
+};
+
+ShardGroup::ShardGroup(const ShardGroupConfig& config)
+    : config_(config), state_(std::max<std::uint32_t>(1, config.shards)) {
   config_.shards = std::max<std::uint32_t>(1, config_.shards);
   rings_.resize(config_.shards);
   forwarders_.resize(config_.shards);
+  commands_.resize(config_.shards);
   for (std::uint32_t k = 1; k < config_.shards; ++k) {
     rings_[k] = std::make_unique<SpscRing<disc::TableUpdate>>(config_.ring_capacity);
     forwarders_[k] = std::make_unique<Forwarder>(*rings_[k]);
+    commands_[k] = std::make_unique<SpscRing<PingCommand>>(1024);
   }
+  router_ = std::make_unique<Router>(*this);
 }
 
 ShardGroup::~ShardGroup() = default;
@@ -112,12 +128,20 @@ disc::TableObserver* ShardGroup::observer(std::uint32_t shard) noexcept {
   return shard == 0 || shard >= config_.shards ? nullptr : forwarders_[shard].get();
 }
 
+disc::RevalidationRouter* ShardGroup::router() noexcept {
+  return config_.shards > 1 ? router_.get() : nullptr;
+}
+
 std::size_t ShardGroup::poll(std::uint32_t shard, disc::DiscoveryServer& server,
-                             std::int64_t now_ns, bool force) noexcept {
+                             disc::Transport& tx, std::int64_t now_ns, bool force) noexcept {
   if (shard >= config_.shards) {
     return 0;
   }
   if (shard != 0) {
+    PingCommand c;
+    for (std::size_t i = 0; i < 64 && commands_[shard]->try_pop(c); ++i) {
+      server.ping_for_owner(c.protocol, c.id, c.public_key, c.endpoint, tx);
+    }
     ShardState& s = state_[shard];
     auto pinned = published_.acquire();
     if (pinned.version() == s.mirrored_version || !pinned->table) {
@@ -143,9 +167,10 @@ std::size_t ShardGroup::poll(std::uint32_t shard, disc::DiscoveryServer& server,
     next_publish_ns_ = now_ns + config_.publish_interval_ns;
     const disc::PeerTable& table = server.table();
     (void)published_.publish([&](TableCopy& slot) noexcept {
-      if (slot.table) {
-        (void)slot.table->copy_from(table);
+      if (!slot.table) {  // the first use of this slot: the only allocation here
+        slot.table = std::make_unique<disc::PeerTable>(table.self(), table.config());
       }
+      (void)slot.table->copy_from(table);
     });
   }
   return applied;
@@ -154,6 +179,8 @@ std::size_t ShardGroup::poll(std::uint32_t shard, disc::DiscoveryServer& server,
 ShardGroupCounters ShardGroup::counters() const noexcept {
   ShardGroupCounters c;
   c.applied = applied_;
+  c.delegated = router_->delegated;
+  c.delegate_full = router_->full;
   c.published = published_.published();
   for (std::uint32_t k = 1; k < config_.shards; ++k) {
     c.mirrored += state_[k].mirrored;

@@ -454,6 +454,21 @@ void Engine::apply_table_update(const TableUpdate& u) noexcept {
   }
 }
 
+void Engine::ping_for_owner(Protocol p, const NodeRef& node, Transport& tx) noexcept {
+  if (!enabled(p) || shut_down_) {
+    return;
+  }
+  Transport* const saved = tx_;
+  tx_ = &tx;
+  refresh_time();
+  if (p == Protocol::kV4) {
+    (void)v4_->send_ping(node, Discv4State::PingPurpose::kRevalidate);
+  } else {
+    (void)v5_->send_ping(node);
+  }
+  tx_ = saved;
+}
+
 // ---- revalidate / lookup / prune: written once --------------------------------------------
 
 void Engine::revalidate(Protocol p) noexcept {
@@ -465,6 +480,10 @@ void Engine::revalidate(Protocol p) noexcept {
     return;
   }
   const NodeRef ref = NodeRef::of(*e);
+  if (config_.revalidation_router != nullptr &&
+      config_.revalidation_router->delegate_ping(p, ref.id, ref.public_key, ref.endpoint)) {
+    return;
+  }
   if (p == Protocol::kV4) {
     (void)v4_->send_ping(ref, Discv4State::PingPurpose::kRevalidate);
   } else {
@@ -757,6 +776,11 @@ void DiscoveryServer::apply_table_update(const TableUpdate& update) noexcept {
 }
 void DiscoveryServer::mirror_table(const PeerTable& owner) noexcept {
   engine_->mirror_table(owner);
+}
+void DiscoveryServer::ping_for_owner(Protocol protocol, const NodeId& id,
+                                     const crypto::PublicKey& public_key, const Endpoint& endpoint,
+                                     Transport& tx) noexcept {
+  engine_->ping_for_owner(protocol, NodeRef{id, public_key, endpoint}, tx);
 }
 const PeerTable& DiscoveryServer::table() const noexcept {
   return engine_->table();

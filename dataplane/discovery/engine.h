@@ -112,7 +112,8 @@ class Engine {
 
   // ---- sharded runtime (table_sync.h) ----
   void apply_table_update(const TableUpdate& u) noexcept;
-  void mirror_table(const PeerTable& owner) noexcept { table_.copy_from(owner); }
+  void mirror_table(const PeerTable& owner) noexcept { (void)table_.copy_from(owner); }
+  void ping_for_owner(Protocol p, const NodeRef& node, Transport& tx) noexcept;
 
   // ---- written once, protocol as a parameter ----
   void revalidate(Protocol p) noexcept;

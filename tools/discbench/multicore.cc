@@ -144,6 +144,33 @@ void drain(Lane& lane, Responses& out) {
   }
 }
 
+// A worker's sink: its engine plus the between-bursts hook (ShardGroup::poll with the port's
+// transport), on every idle poll and, on the owner, every 8th burst so that the update rings
+// drain under load.
+class ShardSink final : public disc::DatagramSink {
+ public:
+  ShardSink(std::uint32_t k, disc::DiscoveryServer& server, control::ShardGroup& group,
+            const RealClock& clock)
+      : k_(k), server_(server), group_(group), clock_(clock) {}
+  void on_burst(std::span<const disc::Datagram> burst, disc::Transport& tx) noexcept override {
+    server_.on_burst(burst, tx);
+    if (k_ == 0 && ++bursts_ % 8 == 0) {
+      (void)group_.poll(k_, server_, tx, clock_.now().mono_ns);
+    }
+  }
+  void on_idle(disc::Transport& tx) noexcept override {
+    server_.on_idle(tx);
+    (void)group_.poll(k_, server_, tx, clock_.now().mono_ns);
+  }
+
+ private:
+  std::uint32_t k_;
+  disc::DiscoveryServer& server_;
+  control::ShardGroup& group_;
+  const RealClock& clock_;
+  std::uint64_t bursts_ = 0;
+};
+
 // The workers: persistent threads released once per timed phase.
 class Workers {
  public:
@@ -200,15 +227,9 @@ class Workers {
       const std::int64_t c0 = thread_cpu_ns();
       std::size_t got = 0;
       net::DpdkPort& port = *lanes_[k].port;
-      disc::DiscoveryServer& server = *servers_[k];
-      for (std::uint32_t pass = 0; got < target_[k]; ++pass) {
-        const std::size_t n = port.run_once(server);
-        got += n;
-        // The between-bursts hook; the owner also takes it every 8 busy passes so that the
-        // update rings drain under load.
-        if (n == 0 || (k == 0 && pass % 8 == 0)) {
-          (void)group_.poll(k, server, clock_.now().mono_ns);
-        }
+      ShardSink sink(k, *servers_[k], group_, clock_);
+      while (got < target_[k]) {
+        got += port.run_once(sink);
       }
       port.flush_tx();
       cpu_ns_[k] += thread_cpu_ns() - c0;
@@ -267,23 +288,22 @@ McResult run_sharded(const std::string& scenario, std::uint32_t n, const Options
                      std::size_t round, bool serial, rte_mempool* gen_pool) {
   McResult res;
   std::vector<std::unique_ptr<Workload>> ws;
-  std::unique_ptr<control::ShardGroup> group;
+  control::ShardGroupConfig gc;
+  gc.shards = n;
+  gc.ring_capacity = 16384;
+  auto group = std::make_unique<control::ShardGroup>(gc);
   for (std::uint32_t k = 0; k < n; ++k) {
     Options opt = base;
-    opt.table_observer = k == 0 ? nullptr : group->observer(k);
+    opt.table_observer = group->observer(k);
+    opt.revalidation_router = k == 0 ? group->router() : nullptr;
     ws.push_back(make_workload(scenario, opt));
-    if (k == 0) {
-      control::ShardGroupConfig gc;
-      gc.shards = n;
-      gc.ring_capacity = 16384;
-      group = std::make_unique<control::ShardGroup>(gc, ws[0]->server->table());
-    }
   }
   // Set-up traffic of the other shards reached the owner's rings: apply, publish, mirror.
-  while (group->poll(0, *ws[0]->server, 0, true) > 0) {
+  CollectTransport setup_tx;  // no delegated pings yet: nothing is sent here
+  while (group->poll(0, *ws[0]->server, setup_tx, 0, true) > 0) {
   }
   for (std::uint32_t k = 1; k < n; ++k) {
-    (void)group->poll(k, *ws[k]->server, 0);
+    (void)group->poll(k, *ws[k]->server, setup_tx, 0);
   }
 
   static std::vector<Lane> made;  // ports live for the process (DPDK ports are not reopened)
@@ -441,7 +461,7 @@ McResult run_sharded(const std::string& scenario, std::uint32_t n, const Options
     }
     res.sessions.push_back(ws[k]->server->session_count());
   }
-  (void)group->poll(0, *ws[0]->server, 0, true);
+  (void)group->poll(0, *ws[0]->server, setup_tx, 0, true);
   res.group = group->counters();
   res.owner_table = ws[0]->server->table().size();
   res.wall_s = static_cast<double>(wall_tsc) / tsc_hz();

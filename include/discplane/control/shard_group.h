@@ -12,8 +12,9 @@
 //    one publish interval (plus ring latency) behind the owner.
 // Nothing here locks or allocates after construction. Threads: ring k's producer is shard k's
 // thread, every consumer and the publisher are shard 0's thread, a mirror refresh runs on the
-// mirror's own shard. Not done here (see BENCHMARKS.md "Multicore"): lookups and revalidation
-// across shards (they run where the peer's endpoint is owned only with workers == 1).
+// mirror's own shard. Revalidation: the owner picks the entry; the ping is delegated (command
+// ring, owner -> shard k) to the shard that owns the node's endpoint, and the outcome returns as
+// kAlive / kFailed. Not done (docs/multicore.md): lookups across shards.
 #pragma once
 
 #include <cstdint>
@@ -45,22 +46,26 @@ struct TableCopy {
 
 struct ShardGroupConfig {
   std::uint32_t shards = 1;
+  std::uint64_t steer_seed = 0;      // the seed of steer(): the same as the distributor's
   std::size_t ring_capacity = 4096;  // TableUpdates in flight per shard (~500 B each)
   std::int64_t publish_interval_ns = 100 * disc::kMillisecond;
 };
 
 struct ShardGroupCounters {
-  std::uint64_t applied = 0;     // updates the owner applied
-  std::uint64_t published = 0;   // table copies published by the owner
-  std::uint64_t mirrored = 0;    // mirror refreshes on the other shards (sum)
-  std::uint64_t ring_full = 0;   // updates dropped because a ring was full (sum)
-  std::uint64_t suppressed = 0;  // repeated kSeen reports not sent (sum)
+  std::uint64_t applied = 0;        // updates the owner applied
+  std::uint64_t published = 0;      // table copies published by the owner
+  std::uint64_t mirrored = 0;       // mirror refreshes on the other shards (sum)
+  std::uint64_t ring_full = 0;      // updates dropped because a ring was full (sum)
+  std::uint64_t suppressed = 0;     // repeated kSeen reports not sent (sum)
+  std::uint64_t delegated = 0;      // revalidation pings the owner handed to another shard
+  std::uint64_t delegate_full = 0;  // ... that did not fit (the owner then pings itself)
 };
 
 class ShardGroup {
  public:
-  // `owner_table` gives the table's identity and sizes (the owner's table, usually empty now).
-  ShardGroup(const ShardGroupConfig& config, const disc::PeerTable& owner_table);
+  // Built before the shards' engines (they take observer()/router() in their ServerConfig).
+  // The published copies are allocated at the owner's first poll, nothing after that.
+  explicit ShardGroup(const ShardGroupConfig& config);
   ~ShardGroup();
   ShardGroup(const ShardGroup&) = delete;
   ShardGroup& operator=(const ShardGroup&) = delete;
@@ -68,13 +73,17 @@ class ShardGroup {
   std::uint32_t shards() const noexcept { return config_.shards; }
   // The observer to put in shard k's ServerConfig::table_observer (nullptr for the owner).
   disc::TableObserver* observer(std::uint32_t shard) noexcept;
+  // The router to put in the owner's ServerConfig::revalidation_router: a revalidation ping
+  // for an endpoint that steers to shard k goes to k on a command ring (owner -> k).
+  disc::RevalidationRouter* router() noexcept;
 
   // Shard k's between-bursts hook, on shard k's thread. Owner (k == 0): applies every pending
   // update from the rings and publishes a table copy when publish_interval has passed (or
   // `force`). Other shards: refresh the mirror when a newer copy is published. Returns the
   // number of updates applied (owner) or 1 when the mirror was refreshed.
-  std::size_t poll(std::uint32_t shard, disc::DiscoveryServer& server, std::int64_t now_ns,
-                   bool force = false) noexcept;
+  // Other shards also send the revalidation pings the owner delegated to them through `tx`.
+  std::size_t poll(std::uint32_t shard, disc::DiscoveryServer& server, disc::Transport& tx,
+                   std::int64_t now_ns, bool force = false) noexcept;
 
   // Counters; exact only when the shards are quiescent (tests, end of a benchmark).
   ShardGroupCounters counters() const noexcept;
@@ -82,6 +91,13 @@ class ShardGroup {
 
  private:
   class Forwarder;
+  class Router;
+  struct PingCommand {
+    disc::Protocol protocol = disc::Protocol::kV4;
+    NodeId id{};
+    crypto::PublicKey public_key{};
+    Endpoint endpoint;
+  };
   struct alignas(kCacheLineSize) ShardState {
     std::uint64_t mirrored_version = 0;
     std::uint64_t mirrored = 0;
@@ -89,6 +105,8 @@ class ShardGroup {
   ShardGroupConfig config_;
   std::vector<std::unique_ptr<SpscRing<disc::TableUpdate>>> rings_;  // [k]: shard k -> owner
   std::vector<std::unique_ptr<Forwarder>> forwarders_;
+  std::vector<std::unique_ptr<SpscRing<PingCommand>>> commands_;  // [k]: owner -> shard k
+  std::unique_ptr<Router> router_;
   std::vector<ShardState> state_;
   SnapshotPublisher<TableCopy> published_;
   std::int64_t next_publish_ns_ = 0;

@@ -91,6 +91,9 @@ struct ServerConfig {
   // Sharded runtime (dataplane.workers > 1): a non-owner shard reports every table mutation
   // here (and keeps applying it to its own mirror table). nullptr: single owner, no reports.
   TableObserver* table_observer = nullptr;
+  // On the table owner: where revalidation pings for other shards' endpoints go (nullptr:
+  // every ping leaves from here).
+  RevalidationRouter* revalidation_router = nullptr;
 };
 
 // A node handed in by the control plane (bootnode, node database, DNS list): an ENR, or an
@@ -189,6 +192,10 @@ class DiscoveryServer final : public DatagramSink {
   // non-owner: replaces the mirror table by a copy of the owner's (same id and table config).
   void apply_table_update(const TableUpdate& update) noexcept;
   void mirror_table(const PeerTable& owner) noexcept;
+  // On the shard that owns `endpoint`: a liveness check the owner delegated (a revalidation
+  // ping); its outcome reaches the owner as kAlive / kFailed.
+  void ping_for_owner(Protocol protocol, const NodeId& id, const crypto::PublicKey& public_key,
+                      const Endpoint& endpoint, Transport& tx) noexcept;
 
   // Read-only views for snapshots and tests.
   const PeerTable& table() const noexcept;

@@ -50,4 +50,16 @@ class TableObserver {
   virtual void on_table_update(const TableUpdate& update, std::int64_t now_ns) noexcept = 0;
 };
 
+// The table owner's side of revalidation in a sharded runtime: the owner picks the entry to
+// check, but the ping must leave from (and its answer arrive at) the shard that owns the
+// node's endpoint, where its discv4 pending entry or discv5 session lives. True: delegated
+// (the result comes back as kAlive / kFailed); false: not another shard's, ping locally.
+class RevalidationRouter {
+ public:
+  virtual ~RevalidationRouter() = default;
+  virtual bool delegate_ping(Protocol protocol, const NodeId& id,
+                             const crypto::PublicKey& public_key,
+                             const Endpoint& endpoint) noexcept = 0;
+};
+
 }  // namespace discplane::disc

@@ -40,19 +40,18 @@ struct Shards {
     config.private_key = test::key_from_seed(1);
     config.udp_port = 30303;
     config.ipv4 = IpAddress::v4(127, 0, 0, 1);
+    ShardGroupConfig gc;
+    gc.shards = n;
+    gc.ring_capacity = 64;
+    group = std::make_unique<ShardGroup>(gc);
     for (std::uint32_t k = 0; k < n; ++k) {
       rngs.push_back(std::make_unique<crypto::DeterministicRandom>(100 + k));
+      ServerConfig c = config;
+      c.table_observer = group->observer(k);
       if (k == 0) {
-        servers.push_back(std::make_unique<DiscoveryServer>(config, clock, *rngs[k]));
-        ShardGroupConfig gc;
-        gc.shards = n;
-        gc.ring_capacity = 64;
-        group = std::make_unique<ShardGroup>(gc, servers[0]->table());
-      } else {
-        ServerConfig c = config;
-        c.table_observer = group->observer(k);
-        servers.push_back(std::make_unique<DiscoveryServer>(c, clock, *rngs[k]));
+        c.revalidation_router = group->router();
       }
+      servers.push_back(std::make_unique<DiscoveryServer>(c, clock, *rngs[k]));
     }
   }
   std::uint32_t shard_of(const Endpoint& ep) const { return steer(ep, n); }
@@ -70,9 +69,9 @@ struct Shards {
   }
   // One round of the between-bursts hooks: owner drains and publishes, then mirrors refresh.
   void sync() {
-    (void)group->poll(0, *servers[0], clock.now().mono_ns, true);
+    (void)group->poll(0, *servers[0], tx[0], clock.now().mono_ns, true);
     for (std::uint32_t k = 1; k < n; ++k) {
-      (void)group->poll(k, *servers[k], clock.now().mono_ns);
+      (void)group->poll(k, *servers[k], tx[k], clock.now().mono_ns);
     }
   }
 };
@@ -226,7 +225,7 @@ TEST_CASE("shards: a full ring drops and counts, never blocks", "[shards]") {
     s.group->observer(1)->on_table_update(u, 0);
   }
   REQUIRE(s.group->counters().ring_full == 100 - 64);
-  REQUIRE(s.group->poll(0, *s.servers[0], 0) == 64);
+  REQUIRE(s.group->poll(0, *s.servers[0], s.tx[0], 0) == 64);
   REQUIRE(s.group->observer(0) == nullptr);
 }
 
@@ -298,4 +297,55 @@ TEST_CASE("shards: two shards answer v4 pings and v5 handshakes; sessions stay p
   }
   REQUIRE(has_peer0);
   REQUIRE(records >= 1);
+}
+
+TEST_CASE("shards: the owner picks the entry to revalidate, the endpoint's shard pings it",
+          "[shards]") {
+  Shards s(2);
+  // Bond a discv4 peer on shard 1 (ping, pong + our ping, their pong).
+  const Endpoint ep = endpoint_on(1, 2, 44000);
+  test::RawV4Peer peer(9, ep);
+  auto bond_pong_to = [&](const std::vector<test::SentDatagram>& out) {
+    for (const auto& d : out) {
+      auto p = v4wire::decode(d.payload);
+      REQUIRE(p);
+      if (p->type == v4wire::PacketType::kPing) {
+        REQUIRE(d.to == ep);
+        return s.deliver(peer.pong(s.clock, p->hash), ep);
+      }
+    }
+    FAIL("no ping to answer");
+    return std::vector<test::SentDatagram>{};
+  };
+  (void)bond_pong_to(s.deliver(peer.ping(s.clock), ep));
+  s.sync();
+  REQUIRE(s.servers[0]->table().find(peer.id)->checks_passed == 1);
+
+  // Due again: the owner's Revalidate sends nothing itself; shard 1 pings at its next poll.
+  s.clock.advance_ms(11'000);
+  s.servers[0]->handle(msg::Revalidate{Protocol::kV4}, s.tx[0]);
+  REQUIRE(s.tx[0].sent.empty());
+  REQUIRE(s.group->counters().delegated == 1);
+  s.sync();
+  auto pinged = s.tx[1].take();
+  REQUIRE(pinged.size() == 1);
+  REQUIRE(pinged[0].to == ep);
+  // The answer arrives at shard 1 (steering), which holds the pending ping: alive at the owner.
+  auto p = v4wire::decode(pinged[0].payload);
+  REQUIRE(p);
+  REQUIRE(p->type == v4wire::PacketType::kPing);
+  (void)s.deliver(peer.pong(s.clock, p->hash), ep);
+  s.sync();
+  REQUIRE(s.servers[0]->table().find(peer.id)->checks_passed == 2);
+
+  // No answer this time: shard 1's request times out and the owner records the failure.
+  s.clock.advance_ms(11'000);
+  s.servers[0]->handle(msg::Revalidate{Protocol::kV4}, s.tx[0]);
+  s.sync();
+  REQUIRE(s.tx[1].take().size() == 1);
+  s.clock.advance_ms(1'000);
+  s.servers[1]->on_idle(s.tx[1]);
+  s.sync();
+  REQUIRE(s.servers[0]->table().find(peer.id)->checks_failed == 1);
+  REQUIRE(s.group->counters().delegated == 2);
 }
