@@ -143,6 +143,11 @@ std::size_t ShardGroup::poll(std::uint32_t shard, disc::DiscoveryServer& server,
       server.ping_for_owner(c.protocol, c.id, c.public_key, c.endpoint, tx);
     }
     ShardState& s = state_[shard];
+    // Idle polls are frequent: look at the owner's version counter (a shared read) before
+    // pinning a slot (two atomic writes on a line every shard touches).
+    if (publications_.load(std::memory_order_acquire) == s.mirrored_version) {
+      return 0;
+    }
     auto pinned = published_.acquire();
     if (pinned.version() == s.mirrored_version || !pinned->table) {
       return 0;
@@ -166,12 +171,15 @@ std::size_t ShardGroup::poll(std::uint32_t shard, disc::DiscoveryServer& server,
   if (config_.shards > 1 && (force || now_ns >= next_publish_ns_)) {
     next_publish_ns_ = now_ns + config_.publish_interval_ns;
     const disc::PeerTable& table = server.table();
-    (void)published_.publish([&](TableCopy& slot) noexcept {
+    const bool done = published_.publish([&](TableCopy& slot) noexcept {
       if (!slot.table) {  // the first use of this slot: the only allocation here
         slot.table = std::make_unique<disc::PeerTable>(table.self(), table.config());
       }
       (void)slot.table->copy_from(table);
     });
+    if (done) {
+      publications_.store(published_.published(), std::memory_order_release);
+    }
   }
   return applied;
 }

@@ -17,6 +17,7 @@
 // kAlive / kFailed. Not done (docs/multicore.md): lookups across shards.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -109,6 +110,8 @@ class ShardGroup {
   std::unique_ptr<Router> router_;
   std::vector<ShardState> state_;
   SnapshotPublisher<TableCopy> published_;
+  // The number of publications so far (== the newest version): checked before pinning.
+  alignas(kCacheLineSize) std::atomic<std::uint64_t> publications_{0};
   std::int64_t next_publish_ns_ = 0;
   std::uint64_t applied_ = 0;
 };
