@@ -44,9 +44,16 @@ TableCopy& TableCopy::operator=(const TableCopy& other) {
 // reports kSeen; a repeat (same id, protocol and endpoint, no newer record, within
 // kSeenRepeatNs) is suppressed by a small direct-mapped cache, so a busy peer costs the ring
 // about one update a second, not one per packet. A cache collision only lets a repeat through.
+// Lookup replies go on the shard's reply ring.
 class ShardGroup::Forwarder final : public disc::TableObserver {
  public:
-  explicit Forwarder(SpscRing<disc::TableUpdate>& ring) : ring_(ring), seen_(kSeenSlots) {}
+  Forwarder(SpscRing<disc::TableUpdate>& ring, SpscRing<disc::LookupReply>& replies)
+      : ring_(ring), replies_(replies), seen_(kSeenSlots) {}
+  void on_lookup_reply(const disc::LookupReply& r) noexcept override {
+    if (!replies_.try_push(r)) {  // the owner's Lookup times the query out instead
+      ring_full_.store(ring_full_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+  }
   void on_table_update(const disc::TableUpdate& u, std::int64_t now_ns) noexcept override {
     if (u.kind == disc::TableUpdate::Kind::kSeen) {
       std::uint64_t h = 0;
@@ -79,32 +86,57 @@ class ShardGroup::Forwarder final : public disc::TableObserver {
     disc::Protocol protocol = disc::Protocol::kV4;
   };
   SpscRing<disc::TableUpdate>& ring_;
+  SpscRing<disc::LookupReply>& replies_;
   std::vector<Seen> seen_;
   std::atomic<std::uint64_t> ring_full_{0};
   std::atomic<std::uint64_t> suppressed_{0};
 };
 
-// The owner's RevalidationRouter: pings for other shards' endpoints go on their command ring.
-class ShardGroup::Router final : public disc::RevalidationRouter {
+// The owner's ShardRouter: pings and queries for other shards' endpoints go on their command
+// ring. A full ring (or the owner's own endpoint) leaves the send to the owner.
+class ShardGroup::Router final : public disc::ShardRouter {
  public:
   explicit Router(ShardGroup& group) : group_(group) {}
   bool delegate_ping(disc::Protocol protocol, const NodeId& id, const crypto::PublicKey& key,
                      const Endpoint& endpoint) noexcept override {
-    const std::uint32_t k = steer(endpoint, group_.config_.shards, group_.config_.steer_seed);
+    Command c;
+    c.protocol = protocol;
+    c.id = id;
+    c.public_key = key;
+    c.endpoint = endpoint;
+    return delegate(c);
+  }
+  bool delegate_findnode(disc::Protocol protocol, const NodeId& id, const crypto::PublicKey& key,
+                         const Endpoint& endpoint, const NodeId& target,
+                         const crypto::PublicKey& target_key,
+                         std::uint32_t slot) noexcept override {
+    Command c;
+    c.findnode = true;
+    c.protocol = protocol;
+    c.slot = slot;
+    c.id = id;
+    c.public_key = key;
+    c.endpoint = endpoint;
+    c.target = target;
+    c.target_key = target_key;
+    return delegate(c);
+  }
+  std::uint64_t delegated = 0;  // owner thread only
+  std::uint64_t full = 0;
+
+ private:
+  bool delegate(const Command& c) noexcept {
+    const std::uint32_t k = steer(c.endpoint, group_.config_.shards, group_.config_.steer_seed);
     if (k == 0) {
       return false;
     }
-    if (!group_.commands_[k]->try_push(PingCommand{protocol, id, key, endpoint})) {
+    if (!group_.commands_[k]->try_push(c)) {
       ++full;
       return false;
     }
     ++delegated;
     return true;
   }
-  std::uint64_t delegated = 0;  // owner thread only
-  std::uint64_t full = 0;
-
- private:
   ShardGroup& group_;
 };
 
@@ -114,10 +146,12 @@ ShardGroup::ShardGroup(const ShardGroupConfig& config)
   rings_.resize(config_.shards);
   forwarders_.resize(config_.shards);
   commands_.resize(config_.shards);
+  replies_.resize(config_.shards);
   for (std::uint32_t k = 1; k < config_.shards; ++k) {
     rings_[k] = std::make_unique<SpscRing<disc::TableUpdate>>(config_.ring_capacity);
-    forwarders_[k] = std::make_unique<Forwarder>(*rings_[k]);
-    commands_[k] = std::make_unique<SpscRing<PingCommand>>(1024);
+    commands_[k] = std::make_unique<SpscRing<Command>>(1024);
+    replies_[k] = std::make_unique<SpscRing<disc::LookupReply>>(1024);
+    forwarders_[k] = std::make_unique<Forwarder>(*rings_[k], *replies_[k]);
   }
   router_ = std::make_unique<Router>(*this);
 }
@@ -128,7 +162,7 @@ disc::TableObserver* ShardGroup::observer(std::uint32_t shard) noexcept {
   return shard == 0 || shard >= config_.shards ? nullptr : forwarders_[shard].get();
 }
 
-disc::RevalidationRouter* ShardGroup::router() noexcept {
+disc::ShardRouter* ShardGroup::router() noexcept {
   return config_.shards > 1 ? router_.get() : nullptr;
 }
 
@@ -138,9 +172,14 @@ std::size_t ShardGroup::poll(std::uint32_t shard, disc::DiscoveryServer& server,
     return 0;
   }
   if (shard != 0) {
-    PingCommand c;
+    Command c;
     for (std::size_t i = 0; i < 64 && commands_[shard]->try_pop(c); ++i) {
-      server.ping_for_owner(c.protocol, c.id, c.public_key, c.endpoint, tx);
+      if (c.findnode) {
+        server.findnode_for_owner(c.protocol, c.id, c.public_key, c.endpoint, c.target,
+                                  c.target_key, c.slot, tx);
+      } else {
+        server.ping_for_owner(c.protocol, c.id, c.public_key, c.endpoint, tx);
+      }
     }
     ShardState& s = state_[shard];
     // Idle polls are frequent: look at the owner's version counter (a shared read) before
@@ -161,10 +200,15 @@ std::size_t ShardGroup::poll(std::uint32_t shard, disc::DiscoveryServer& server,
   constexpr std::size_t kMaxPerRing = 256;
   std::size_t applied = 0;
   disc::TableUpdate u;
+  disc::LookupReply r;
   for (std::uint32_t k = 1; k < config_.shards; ++k) {
+    // Table updates first: a reply's nodes arrive as kFound just before it.
     for (std::size_t i = 0; i < kMaxPerRing && rings_[k]->try_pop(u); ++i) {
       server.apply_table_update(u);
       ++applied;
+    }
+    for (std::size_t i = 0; i < kMaxPerRing && replies_[k]->try_pop(r); ++i) {
+      server.apply_lookup_reply(r, tx);
     }
   }
   applied_ += applied;

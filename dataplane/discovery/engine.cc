@@ -345,6 +345,17 @@ void Engine::on_nodes(Protocol p, std::uint32_t slot, const NodeId& from,
       peers[n++] = LookupPeer{node.id, ep};
     }
   }
+  if (config_.table_observer != nullptr) {  // a query sent for the owner's lookup
+    LookupReply r;
+    r.protocol = p;
+    r.final = final;
+    r.slot = slot;
+    r.from = from;
+    r.count = static_cast<std::uint8_t>(std::min(n, r.peers.size()));
+    std::copy_n(peers.begin(), r.count, r.peers.begin());
+    config_.table_observer->on_lookup_reply(r);
+    return;
+  }
   if (slot >= lookups_.size() || !lookups_[slot].active || lookups_[slot].protocol != p) {
     return;
   }
@@ -361,6 +372,15 @@ void Engine::on_nodes(Protocol p, std::uint32_t slot, const NodeId& from,
 }
 
 void Engine::on_query_failed(Protocol p, std::uint32_t slot, const NodeId& peer) noexcept {
+  if (config_.table_observer != nullptr) {  // a query sent for the owner's lookup
+    LookupReply r;
+    r.protocol = p;
+    r.failed = true;
+    r.slot = slot;
+    r.from = peer;
+    config_.table_observer->on_lookup_reply(r);
+    return;
+  }
   if (slot >= lookups_.size() || !lookups_[slot].active || lookups_[slot].protocol != p) {
     return;
   }
@@ -469,6 +489,45 @@ void Engine::ping_for_owner(Protocol p, const NodeRef& node, Transport& tx) noex
   tx_ = saved;
 }
 
+void Engine::findnode_for_owner(Protocol p, const NodeRef& node, const NodeId& target,
+                                const crypto::PublicKey& target_key, std::uint32_t slot,
+                                Transport& tx) noexcept {
+  if (!enabled(p) || shut_down_) {
+    return;
+  }
+  Transport* const saved = tx_;
+  tx_ = &tx;
+  refresh_time();
+  if (p == Protocol::kV4) {
+    v4_->send_findnode(node, target_key, slot);
+  } else {
+    v5_->send_findnode(node, target, slot);
+  }
+  tx_ = saved;
+}
+
+void Engine::apply_lookup_reply(const LookupReply& r, Transport& tx) noexcept {
+  const std::uint32_t slot = r.slot;
+  if (slot >= lookups_.size() || !lookups_[slot].active || lookups_[slot].protocol != r.protocol) {
+    return;  // finished meanwhile (or the slot was reused: the Lookup ignores strangers)
+  }
+  Transport* const saved = tx_;
+  tx_ = &tx;
+  refresh_time();
+  if (r.failed) {
+    lookups_[slot].state->on_failure(r.from);
+  } else if (r.final) {
+    (void)lookups_[slot].state->on_response(r.from,
+                                            std::span<const LookupPeer>(r.peers.data(), r.count));
+  } else {
+    lookups_[slot].state->add_candidates(std::span<const LookupPeer>(r.peers.data(), r.count));
+  }
+  if (!lookups_[slot].stepping) {
+    step_lookup(slot);
+  }
+  tx_ = saved;
+}
+
 // ---- revalidate / lookup / prune: written once --------------------------------------------
 
 void Engine::revalidate(Protocol p) noexcept {
@@ -480,8 +539,8 @@ void Engine::revalidate(Protocol p) noexcept {
     return;
   }
   const NodeRef ref = NodeRef::of(*e);
-  if (config_.revalidation_router != nullptr &&
-      config_.revalidation_router->delegate_ping(p, ref.id, ref.public_key, ref.endpoint)) {
+  if (config_.shard_router != nullptr &&
+      config_.shard_router->delegate_ping(p, ref.id, ref.public_key, ref.endpoint)) {
     return;
   }
   if (p == Protocol::kV4) {
@@ -591,6 +650,11 @@ void Engine::step_lookup(std::uint32_t slot) noexcept {
       }
       if (next[i].endpoint.valid()) {
         ref->endpoint = next[i].endpoint;
+      }
+      if (config_.shard_router != nullptr &&
+          config_.shard_router->delegate_findnode(l.protocol, ref->id, ref->public_key,
+                                                  ref->endpoint, l.target, l.target_key, slot)) {
+        continue;
       }
       if (l.protocol == Protocol::kV4) {
         v4_->send_findnode(*ref, l.target_key, slot);
@@ -781,6 +845,17 @@ void DiscoveryServer::ping_for_owner(Protocol protocol, const NodeId& id,
                                      const crypto::PublicKey& public_key, const Endpoint& endpoint,
                                      Transport& tx) noexcept {
   engine_->ping_for_owner(protocol, NodeRef{id, public_key, endpoint}, tx);
+}
+void DiscoveryServer::findnode_for_owner(Protocol protocol, const NodeId& id,
+                                         const crypto::PublicKey& public_key,
+                                         const Endpoint& endpoint, const NodeId& target,
+                                         const crypto::PublicKey& target_key, std::uint32_t slot,
+                                         Transport& tx) noexcept {
+  engine_->findnode_for_owner(protocol, NodeRef{id, public_key, endpoint}, target, target_key, slot,
+                              tx);
+}
+void DiscoveryServer::apply_lookup_reply(const LookupReply& reply, Transport& tx) noexcept {
+  engine_->apply_lookup_reply(reply, tx);
 }
 const PeerTable& DiscoveryServer::table() const noexcept {
   return engine_->table();

@@ -114,6 +114,10 @@ class Engine {
   void apply_table_update(const TableUpdate& u) noexcept;
   void mirror_table(const PeerTable& owner) noexcept { (void)table_.copy_from(owner); }
   void ping_for_owner(Protocol p, const NodeRef& node, Transport& tx) noexcept;
+  void findnode_for_owner(Protocol p, const NodeRef& node, const NodeId& target,
+                          const crypto::PublicKey& target_key, std::uint32_t slot,
+                          Transport& tx) noexcept;
+  void apply_lookup_reply(const LookupReply& r, Transport& tx) noexcept;
 
   // ---- written once, protocol as a parameter ----
   void revalidate(Protocol p) noexcept;

@@ -117,7 +117,7 @@ struct Options {
   std::uint32_t ids = 2048;
   bool smoke = false;
   disc::TableObserver* table_observer = nullptr;  // --workers: a non-owner shard's update ring
-  disc::RevalidationRouter* revalidation_router = nullptr;  // --workers: the owner's
+  disc::ShardRouter* shard_router = nullptr;      // --workers: the owner's
 };
 
 // Transport for the engine's own set-up traffic: collects what it sends.

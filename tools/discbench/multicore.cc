@@ -295,7 +295,7 @@ McResult run_sharded(const std::string& scenario, std::uint32_t n, const Options
   for (std::uint32_t k = 0; k < n; ++k) {
     Options opt = base;
     opt.table_observer = group->observer(k);
-    opt.revalidation_router = k == 0 ? group->router() : nullptr;
+    opt.shard_router = k == 0 ? group->router() : nullptr;
     ws.push_back(make_workload(scenario, opt));
   }
   // Set-up traffic of the other shards reached the owner's rings: apply, publish, mirror.

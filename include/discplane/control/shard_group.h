@@ -12,9 +12,10 @@
 //    one publish interval (plus ring latency) behind the owner.
 // Nothing here locks or allocates after construction. Threads: ring k's producer is shard k's
 // thread, every consumer and the publisher are shard 0's thread, a mirror refresh runs on the
-// mirror's own shard. Revalidation: the owner picks the entry; the ping is delegated (command
-// ring, owner -> shard k) to the shard that owns the node's endpoint, and the outcome returns as
-// kAlive / kFailed. Not done (docs/multicore.md): lookups across shards.
+// mirror's own shard. Active work stays with the owner: it picks the entry to revalidate and
+// runs every lookup, but each ping / FINDNODE is delegated (command ring, owner -> shard k) to
+// the shard that owns the node's endpoint; outcomes return as kAlive / kFailed updates and
+// LookupReplies (reply ring, shard k -> owner).
 #pragma once
 
 #include <atomic>
@@ -74,9 +75,10 @@ class ShardGroup {
   std::uint32_t shards() const noexcept { return config_.shards; }
   // The observer to put in shard k's ServerConfig::table_observer (nullptr for the owner).
   disc::TableObserver* observer(std::uint32_t shard) noexcept;
-  // The router to put in the owner's ServerConfig::revalidation_router: a revalidation ping
-  // for an endpoint that steers to shard k goes to k on a command ring (owner -> k).
-  disc::RevalidationRouter* router() noexcept;
+  // The router to put in the owner's ServerConfig::shard_router: a revalidation ping or a
+  // lookup query for an endpoint that steers to shard k goes to k on a command ring (owner ->
+  // k); the query's answer comes back on k's reply ring.
+  disc::ShardRouter* router() noexcept;
 
   // Shard k's between-bursts hook, on shard k's thread. Owner (k == 0): applies every pending
   // update from the rings and publishes a table copy when publish_interval has passed (or
@@ -93,11 +95,15 @@ class ShardGroup {
  private:
   class Forwarder;
   class Router;
-  struct PingCommand {
+  struct Command {          // owner -> shard k: send this for me
+    bool findnode = false;  // else a revalidation ping
     disc::Protocol protocol = disc::Protocol::kV4;
+    std::uint32_t slot = 0;
     NodeId id{};
     crypto::PublicKey public_key{};
     Endpoint endpoint;
+    NodeId target{};
+    crypto::PublicKey target_key{};
   };
   struct alignas(kCacheLineSize) ShardState {
     std::uint64_t mirrored_version = 0;
@@ -106,7 +112,8 @@ class ShardGroup {
   ShardGroupConfig config_;
   std::vector<std::unique_ptr<SpscRing<disc::TableUpdate>>> rings_;  // [k]: shard k -> owner
   std::vector<std::unique_ptr<Forwarder>> forwarders_;
-  std::vector<std::unique_ptr<SpscRing<PingCommand>>> commands_;  // [k]: owner -> shard k
+  std::vector<std::unique_ptr<SpscRing<Command>>> commands_;           // [k]: owner -> shard k
+  std::vector<std::unique_ptr<SpscRing<disc::LookupReply>>> replies_;  // [k]: shard k -> owner
   std::unique_ptr<Router> router_;
   std::vector<ShardState> state_;
   SnapshotPublisher<TableCopy> published_;

@@ -91,9 +91,9 @@ struct ServerConfig {
   // Sharded runtime (dataplane.workers > 1): a non-owner shard reports every table mutation
   // here (and keeps applying it to its own mirror table). nullptr: single owner, no reports.
   TableObserver* table_observer = nullptr;
-  // On the table owner: where revalidation pings for other shards' endpoints go (nullptr:
-  // every ping leaves from here).
-  RevalidationRouter* revalidation_router = nullptr;
+  // On the table owner: where revalidation pings and lookup queries for other shards'
+  // endpoints go (nullptr: everything leaves from here).
+  ShardRouter* shard_router = nullptr;
 };
 
 // A node handed in by the control plane (bootnode, node database, DNS list): an ENR, or an
@@ -196,6 +196,13 @@ class DiscoveryServer final : public DatagramSink {
   // ping); its outcome reaches the owner as kAlive / kFailed.
   void ping_for_owner(Protocol protocol, const NodeId& id, const crypto::PublicKey& public_key,
                       const Endpoint& endpoint, Transport& tx) noexcept;
+  // Likewise for a lookup query (the answer goes back as a LookupReply through the observer),
+  // and, on the owner, the reply's way into the lookup.
+  void findnode_for_owner(Protocol protocol, const NodeId& id, const crypto::PublicKey& public_key,
+                          const Endpoint& endpoint, const NodeId& target,
+                          const crypto::PublicKey& target_key, std::uint32_t slot,
+                          Transport& tx) noexcept;
+  void apply_lookup_reply(const LookupReply& reply, Transport& tx) noexcept;
 
   // Read-only views for snapshots and tests.
   const PeerTable& table() const noexcept;

@@ -11,6 +11,7 @@
 
 #include "discplane/common/endpoint.h"
 #include "discplane/discovery/io.h"
+#include "discplane/discovery/lookup.h"
 #include "discplane/discovery/node_id.h"
 #include "discplane/discovery/peer_table.h"
 
@@ -41,6 +42,18 @@ struct TableUpdate {
   void set_enr(ByteView raw, std::uint64_t seq) noexcept;
 };
 
+// A lookup query's outcome on the shard that sent it for the owner: the nodes it returned (or
+// the failure), for the owner's Lookup state (the nodes themselves travel as kFound updates).
+struct LookupReply {
+  Protocol protocol = Protocol::kV4;
+  bool final = false;   // the answer is complete (on_response), else more may follow
+  bool failed = false;  // the query failed (on_failure); peers unused
+  std::uint8_t count = 0;
+  std::uint32_t slot = 0;  // the owner's lookup slot
+  NodeId from{};
+  std::array<LookupPeer, 32> peers{};
+};
+
 // Where a non-owner shard's engine reports table mutations, with the engine's monotonic time.
 // Called on the shard's thread, synchronously, at most a few times per packet (every verified
 // packet reports kSeen: the observer rate-limits); must not block.
@@ -48,18 +61,25 @@ class TableObserver {
  public:
   virtual ~TableObserver() = default;
   virtual void on_table_update(const TableUpdate& update, std::int64_t now_ns) noexcept = 0;
+  // An answer (or failure) to a FINDNODE this shard sent for the owner's lookup.
+  virtual void on_lookup_reply(const LookupReply& reply) noexcept = 0;
 };
 
-// The table owner's side of revalidation in a sharded runtime: the owner picks the entry to
-// check, but the ping must leave from (and its answer arrive at) the shard that owns the
-// node's endpoint, where its discv4 pending entry or discv5 session lives. True: delegated
-// (the result comes back as kAlive / kFailed); false: not another shard's, ping locally.
-class RevalidationRouter {
+// The table owner's side of active work in a sharded runtime: the owner picks whom to
+// contact (revalidation candidate, a lookup's next peers), but the packet must leave from (and
+// its answer arrive at) the shard that owns the node's endpoint, where its discv4 pending
+// entry or discv5 session lives. True: delegated (results come back as TableUpdates and
+// LookupReplies); false: the endpoint is the owner's own, send locally.
+class ShardRouter {
  public:
-  virtual ~RevalidationRouter() = default;
+  virtual ~ShardRouter() = default;
   virtual bool delegate_ping(Protocol protocol, const NodeId& id,
                              const crypto::PublicKey& public_key,
                              const Endpoint& endpoint) noexcept = 0;
+  virtual bool delegate_findnode(Protocol protocol, const NodeId& id,
+                                 const crypto::PublicKey& public_key, const Endpoint& endpoint,
+                                 const NodeId& target, const crypto::PublicKey& target_key,
+                                 std::uint32_t slot) noexcept = 0;
 };
 
 }  // namespace discplane::disc

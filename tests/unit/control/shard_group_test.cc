@@ -49,7 +49,7 @@ struct Shards {
       ServerConfig c = config;
       c.table_observer = group->observer(k);
       if (k == 0) {
-        c.revalidation_router = group->router();
+        c.shard_router = group->router();
       }
       servers.push_back(std::make_unique<DiscoveryServer>(c, clock, *rngs[k]));
     }
@@ -348,4 +348,69 @@ TEST_CASE("shards: the owner picks the entry to revalidate, the endpoint's shard
   s.sync();
   REQUIRE(s.servers[0]->table().find(peer.id)->checks_failed == 1);
   REQUIRE(s.group->counters().delegated == 2);
+}
+
+TEST_CASE("shards: a lookup runs on the owner, its queries leave from the endpoints' shards",
+          "[shards]") {
+  Shards s(2);
+  // Peer A (shard 1) bonds; peer B (shard 0's endpoint) is only known from A's answer.
+  const Endpoint ep_a = endpoint_on(1, 2, 45000);
+  const Endpoint ep_b = endpoint_on(0, 2, 45500);
+  test::RawV4Peer a(11, ep_a);
+  test::RawV4Peer b(12, ep_b);
+  // Answers everything shard 1 sends to A: Ping -> Pong, FindNode -> Neighbors [B].
+  std::size_t findnodes = 0;
+  auto serve_a = [&](std::vector<test::SentDatagram> out) {
+    for (int round = 0; round < 4 && !out.empty(); ++round) {
+      std::vector<test::SentDatagram> next;
+      for (const auto& d : out) {
+        REQUIRE(d.to == ep_a);
+        auto p = v4wire::decode(d.payload);
+        REQUIRE(p);
+        std::vector<test::SentDatagram> more;
+        if (p->type == v4wire::PacketType::kPing) {
+          more = s.deliver(a.pong(s.clock, p->hash), ep_a);
+        } else if (p->type == v4wire::PacketType::kFindNode) {
+          ++findnodes;
+          const std::array<v4wire::NeighborNode, 1> nodes{
+              v4wire::NeighborNode{{ep_b.ip, ep_b.port, 0}, b.pub}};
+          more = s.deliver(a.neighbors(s.clock, nodes), ep_a);
+        }
+        next.insert(next.end(), more.begin(), more.end());
+      }
+      out = std::move(next);
+    }
+  };
+  serve_a(s.deliver(a.ping(s.clock), ep_a));
+  s.sync();
+  REQUIRE(s.servers[0]->table().find(a.id) != nullptr);
+
+  // The owner starts a lookup: its only seed is A, whose query is delegated to shard 1.
+  s.servers[0]->handle(msg::Lookup{Protocol::kV4, std::nullopt, 7}, s.tx[0]);
+  REQUIRE(s.servers[0]->active_lookups() == 1);
+  REQUIRE(s.tx[0].sent.empty());
+  s.sync();
+  serve_a(s.tx[1].take());
+  REQUIRE(findnodes == 1);
+  REQUIRE(s.servers[1]->table().find_any(b.id) != nullptr);  // learned on shard 1 ...
+  s.sync();                                                  // ... reply + kFound to the owner
+  REQUIRE(s.servers[0]->table().find_any(b.id) != nullptr);
+  // The owner's lookup took A's answer and now contacts B, whose endpoint is the owner's own.
+  bool to_b = false;
+  for (const auto& d : s.tx[0].take()) {
+    to_b = to_b || d.to == ep_b;
+  }
+  REQUIRE(to_b);
+  // B never answers: the lookup ends on the owner.
+  for (int i = 0; i < 100 && s.servers[0]->active_lookups() > 0; ++i) {
+    s.clock.advance_ms(100);
+    s.servers[0]->on_idle(s.tx[0]);
+    s.servers[1]->on_idle(s.tx[1]);
+    s.sync();
+    (void)s.tx[0].take();
+    serve_a(s.tx[1].take());
+  }
+  REQUIRE(s.servers[0]->active_lookups() == 0);
+  REQUIRE(s.servers[0]->counters().lookups_done == 1);
+  REQUIRE(s.group->counters().delegated >= 1);
 }
