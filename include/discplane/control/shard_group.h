@@ -10,12 +10,12 @@
 //    consumes); the owner applies them and publishes a new copy every publish_interval.
 //  - FINDNODE answers and "do we know this node" checks on shard k read its mirror: at most
 //    one publish interval (plus ring latency) behind the owner.
-// Nothing here locks or allocates after construction. Threads: ring k's producer is shard k's
-// thread, every consumer and the publisher are shard 0's thread, a mirror refresh runs on the
-// mirror's own shard. Active work stays with the owner: it picks the entry to revalidate and
-// runs every lookup, but each ping / FINDNODE is delegated (command ring, owner -> shard k) to
-// the shard that owns the node's endpoint; outcomes return as kAlive / kFailed updates and
-// LookupReplies (reply ring, shard k -> owner).
+// Nothing here locks; nothing allocates after the owner's first publication. Threads: ring
+// k's producer is shard k's thread, every consumer and the publisher are shard 0's thread, a
+// mirror refresh runs on the mirror's own shard. Active work stays with the owner: it picks the
+// entry to revalidate and runs every lookup, but each ping / FINDNODE is delegated (command ring,
+// owner -> shard k) to the shard that owns the node's endpoint; outcomes return as kAlive / kFailed
+// updates and LookupReplies (reply ring, shard k -> owner).
 #pragma once
 
 #include <atomic>
