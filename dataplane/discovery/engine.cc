@@ -3,6 +3,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 
 #include "discplane/crypto/keccak.h"
@@ -264,11 +265,30 @@ void Engine::on_node_seen(Protocol p, const NodeRef& node, const enr::Record* re
   if (outcome == AddOutcome::kUpdated || outcome == AddOutcome::kAlreadyKnown) {
     (void)table_.update_endpoint(node.id, node.endpoint);
   }
+  if (config_.table_observer != nullptr) {
+    TableUpdate u;
+    u.kind = TableUpdate::Kind::kSeen;
+    u.protocol = p;
+    u.id = node.id;
+    u.public_key = node.public_key;
+    (node.endpoint.ip.is_v4() ? u.endpoint4 : u.endpoint6) = node.endpoint;
+    if (record != nullptr) {
+      u.set_enr(record->raw(), record->seq());
+    }
+    report(u);
+  }
 }
 
 void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const Endpoint& reported,
                      std::optional<std::uint64_t> enr_seq) noexcept {
   (void)table_.mark_alive(id, p, now_.mono_ns);
+  if (config_.table_observer != nullptr) {
+    TableUpdate u;
+    u.kind = TableUpdate::Kind::kAlive;
+    u.protocol = p;
+    u.id = id;
+    report(u);
+  }
   if (reported.valid() && !reported.ip.is_unspecified()) {
     (void)votes_.vote(id, reported, now_.mono_ns);
     apply_votes();
@@ -284,8 +304,15 @@ void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const E
   }
 }
 
-void Engine::on_ping_failed(Protocol /*p*/, const NodeId& id) noexcept {
+void Engine::on_ping_failed(Protocol p, const NodeId& id) noexcept {
   (void)table_.mark_failed(id, now_.mono_ns);
+  if (config_.table_observer != nullptr) {
+    TableUpdate u;
+    u.kind = TableUpdate::Kind::kFailed;
+    u.protocol = p;
+    u.id = id;
+    report(u);
+  }
 }
 
 void Engine::on_record(Protocol p, const enr::Record& record) noexcept {
@@ -297,6 +324,19 @@ void Engine::on_record(Protocol p, const enr::Record& record) noexcept {
   if (config_.fork_filter.enabled() && !fork_allowed(record)) {
     (void)table_.remove(record.node_id());
     return;
+  }
+  if (config_.table_observer != nullptr) {
+    TableUpdate u;
+    u.kind = TableUpdate::Kind::kRecord;
+    u.id = record.node_id();
+    u.set_enr(record.raw(), record.seq());
+    if (auto ep = record.udp_endpoint_v4()) {
+      u.endpoint4 = *ep;
+    }
+    if (auto ep = record.udp_endpoint_v6()) {
+      u.endpoint6 = *ep;
+    }
+    report(u);
   }
   const UpdateOutcome o = table_.update_enr(record.node_id(), record.raw(), record.seq());
   if (o == UpdateOutcome::kUpdated) {
@@ -329,11 +369,34 @@ void Engine::on_nodes(Protocol p, std::uint32_t slot, const NodeId& from,
                       (record != nullptr ? fork_allowed(*record) : !fork_refused(node.id));
     if (keep) {
       (void)table_.add_found(node, now_.mono_ns);
+      if (config_.table_observer != nullptr) {
+        TableUpdate u;
+        u.kind = TableUpdate::Kind::kFound;
+        u.protocol = p;
+        u.protocols = node.protocols;
+        u.id = node.id;
+        u.public_key = node.public_key;
+        u.endpoint4 = node.endpoint4;
+        u.endpoint6 = node.endpoint6;
+        u.set_enr(node.enr, node.enr_seq);
+        report(u);
+      }
     }
     (void)recent_.insert(node.id, RecentNode{node.public_key, ep});
     if (n < peers.size()) {
       peers[n++] = LookupPeer{node.id, ep};
     }
+  }
+  if (config_.table_observer != nullptr) {  // a query sent for the owner's lookup
+    LookupReply r;
+    r.protocol = p;
+    r.final = final;
+    r.slot = slot;
+    r.from = from;
+    r.count = static_cast<std::uint8_t>(std::min(n, r.peers.size()));
+    std::copy_n(peers.begin(), r.count, r.peers.begin());
+    config_.table_observer->on_lookup_reply(r);
+    return;
   }
   if (slot >= lookups_.size() || !lookups_[slot].active || lookups_[slot].protocol != p) {
     return;
@@ -351,6 +414,15 @@ void Engine::on_nodes(Protocol p, std::uint32_t slot, const NodeId& from,
 }
 
 void Engine::on_query_failed(Protocol p, std::uint32_t slot, const NodeId& peer) noexcept {
+  if (config_.table_observer != nullptr) {  // a query sent for the owner's lookup
+    LookupReply r;
+    r.protocol = p;
+    r.failed = true;
+    r.slot = slot;
+    r.from = peer;
+    config_.table_observer->on_lookup_reply(r);
+    return;
+  }
   if (slot >= lookups_.size() || !lookups_[slot].active || lookups_[slot].protocol != p) {
     return;
   }
@@ -379,6 +451,125 @@ std::optional<NodeRef> Engine::resolve(const NodeId& id) const noexcept {
   return std::nullopt;
 }
 
+// ---- sharded runtime: updates reported by other shards --------------------------------------
+
+void TableUpdate::set_enr(ByteView raw, std::uint64_t seq) noexcept {
+  if (raw.size() > enr.size()) {
+    enr_size = 0;
+    return;
+  }
+  std::memcpy(enr.data(), raw.data(), raw.size());
+  enr_size = static_cast<std::uint16_t>(raw.size());
+  enr_seq = seq;
+}
+
+// The table half of on_node_seen / on_nodes / on_pong / on_ping_failed / on_record, with the
+// owner's clock: no packets are sent and no votes are counted here (the reporting shard did
+// that for the packets it received).
+void Engine::apply_table_update(const TableUpdate& u) noexcept {
+  refresh_time();
+  if (u.id == local_.id) {
+    return;
+  }
+  PeerInfo info;
+  info.id = u.id;
+  info.public_key = u.public_key;
+  info.endpoint4 = u.endpoint4;
+  info.endpoint6 = u.endpoint6;
+  info.enr = u.enr_bytes();
+  info.enr_seq = u.enr_seq;
+  switch (u.kind) {
+    case TableUpdate::Kind::kSeen: {
+      info.protocols = flag_of(u.protocol);
+      const AddOutcome outcome = table_.add_seen(info, now_.mono_ns);
+      if (outcome == AddOutcome::kUpdated || outcome == AddOutcome::kAlreadyKnown) {
+        (void)table_.update_endpoint(u.id, u.endpoint4.valid() ? u.endpoint4 : u.endpoint6);
+      }
+      const Endpoint& ep = u.endpoint4.valid() ? u.endpoint4 : u.endpoint6;
+      (void)recent_.insert(u.id, RecentNode{u.public_key, ep});
+      break;
+    }
+    case TableUpdate::Kind::kFound: {
+      info.protocols = u.protocols;
+      (void)table_.add_found(info, now_.mono_ns);
+      const Endpoint& ep = u.endpoint4.valid() ? u.endpoint4 : u.endpoint6;
+      (void)recent_.insert(u.id, RecentNode{u.public_key, ep});
+      break;
+    }
+    case TableUpdate::Kind::kAlive:
+      (void)table_.mark_alive(u.id, u.protocol, now_.mono_ns);
+      break;
+    case TableUpdate::Kind::kFailed:
+      (void)table_.mark_failed(u.id, now_.mono_ns);
+      break;
+    case TableUpdate::Kind::kRecord:
+      if (table_.update_enr(u.id, u.enr_bytes(), u.enr_seq) == UpdateOutcome::kUpdated) {
+        ++counters_.enr_updates_learned;
+        if (u.endpoint4.valid()) {
+          (void)table_.update_endpoint(u.id, u.endpoint4);
+        }
+        if (u.endpoint6.valid()) {
+          (void)table_.update_endpoint(u.id, u.endpoint6);
+        }
+      }
+      break;
+  }
+}
+
+void Engine::ping_for_owner(Protocol p, const NodeRef& node, Transport& tx) noexcept {
+  if (!enabled(p) || shut_down_) {
+    return;
+  }
+  Transport* const saved = tx_;
+  tx_ = &tx;
+  refresh_time();
+  if (p == Protocol::kV4) {
+    (void)v4_->send_ping(node, Discv4State::PingPurpose::kRevalidate);
+  } else {
+    (void)v5_->send_ping(node);
+  }
+  tx_ = saved;
+}
+
+void Engine::findnode_for_owner(Protocol p, const NodeRef& node, const NodeId& target,
+                                const crypto::PublicKey& target_key, std::uint32_t slot,
+                                Transport& tx) noexcept {
+  if (!enabled(p) || shut_down_) {
+    return;
+  }
+  Transport* const saved = tx_;
+  tx_ = &tx;
+  refresh_time();
+  if (p == Protocol::kV4) {
+    v4_->send_findnode(node, target_key, slot);
+  } else {
+    v5_->send_findnode(node, target, slot);
+  }
+  tx_ = saved;
+}
+
+void Engine::apply_lookup_reply(const LookupReply& r, Transport& tx) noexcept {
+  const std::uint32_t slot = r.slot;
+  if (slot >= lookups_.size() || !lookups_[slot].active || lookups_[slot].protocol != r.protocol) {
+    return;  // finished meanwhile (or the slot was reused: the Lookup ignores strangers)
+  }
+  Transport* const saved = tx_;
+  tx_ = &tx;
+  refresh_time();
+  if (r.failed) {
+    lookups_[slot].state->on_failure(r.from);
+  } else if (r.final) {
+    (void)lookups_[slot].state->on_response(r.from,
+                                            std::span<const LookupPeer>(r.peers.data(), r.count));
+  } else {
+    lookups_[slot].state->add_candidates(std::span<const LookupPeer>(r.peers.data(), r.count));
+  }
+  if (!lookups_[slot].stepping) {
+    step_lookup(slot);
+  }
+  tx_ = saved;
+}
+
 // ---- revalidate / lookup / prune: written once --------------------------------------------
 
 void Engine::revalidate(Protocol p) noexcept {
@@ -390,6 +581,10 @@ void Engine::revalidate(Protocol p) noexcept {
     return;
   }
   const NodeRef ref = NodeRef::of(*e);
+  if (config_.shard_router != nullptr &&
+      config_.shard_router->delegate_ping(p, ref.id, ref.public_key, ref.endpoint)) {
+    return;
+  }
   if (p == Protocol::kV4) {
     (void)v4_->send_ping(ref, Discv4State::PingPurpose::kRevalidate);
   } else {
@@ -497,6 +692,11 @@ void Engine::step_lookup(std::uint32_t slot) noexcept {
       }
       if (next[i].endpoint.valid()) {
         ref->endpoint = next[i].endpoint;
+      }
+      if (config_.shard_router != nullptr &&
+          config_.shard_router->delegate_findnode(l.protocol, ref->id, ref->public_key,
+                                                  ref->endpoint, l.target, l.target_key, slot)) {
+        continue;
       }
       if (l.protocol == Protocol::kV4) {
         v4_->send_findnode(*ref, l.target_key, slot);
@@ -676,6 +876,28 @@ void DiscoveryServer::on_burst(std::span<const Datagram> burst, Transport& tx) n
 }
 void DiscoveryServer::on_idle(Transport& tx) noexcept {
   engine_->on_idle(tx);
+}
+void DiscoveryServer::apply_table_update(const TableUpdate& update) noexcept {
+  engine_->apply_table_update(update);
+}
+void DiscoveryServer::mirror_table(const PeerTable& owner) noexcept {
+  engine_->mirror_table(owner);
+}
+void DiscoveryServer::ping_for_owner(Protocol protocol, const NodeId& id,
+                                     const crypto::PublicKey& public_key, const Endpoint& endpoint,
+                                     Transport& tx) noexcept {
+  engine_->ping_for_owner(protocol, NodeRef{id, public_key, endpoint}, tx);
+}
+void DiscoveryServer::findnode_for_owner(Protocol protocol, const NodeId& id,
+                                         const crypto::PublicKey& public_key,
+                                         const Endpoint& endpoint, const NodeId& target,
+                                         const crypto::PublicKey& target_key, std::uint32_t slot,
+                                         Transport& tx) noexcept {
+  engine_->findnode_for_owner(protocol, NodeRef{id, public_key, endpoint}, target, target_key, slot,
+                              tx);
+}
+void DiscoveryServer::apply_lookup_reply(const LookupReply& reply, Transport& tx) noexcept {
+  engine_->apply_lookup_reply(reply, tx);
 }
 const PeerTable& DiscoveryServer::table() const noexcept {
   return engine_->table();

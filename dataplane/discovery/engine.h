@@ -112,6 +112,15 @@ class Engine {
   // A newer record of a peer arrived (already verified and matching the peer's id).
   void on_record(Protocol p, const enr::Record& record) noexcept;
 
+  // ---- sharded runtime (table_sync.h) ----
+  void apply_table_update(const TableUpdate& u) noexcept;
+  void mirror_table(const PeerTable& owner) noexcept { (void)table_.copy_from(owner); }
+  void ping_for_owner(Protocol p, const NodeRef& node, Transport& tx) noexcept;
+  void findnode_for_owner(Protocol p, const NodeRef& node, const NodeId& target,
+                          const crypto::PublicKey& target_key, std::uint32_t slot,
+                          Transport& tx) noexcept;
+  void apply_lookup_reply(const LookupReply& r, Transport& tx) noexcept;
+
   // ---- written once, protocol as a parameter ----
   void revalidate(Protocol p) noexcept;
   void lookup(Protocol p, const std::optional<NodeId>& target, std::uint64_t tag) noexcept;
@@ -124,6 +133,11 @@ class Engine {
 
  private:
   void refresh_time() noexcept { now_ = clock_.now(); }
+  void report(const TableUpdate& u) noexcept {
+    if (config_.table_observer != nullptr) {
+      config_.table_observer->on_table_update(u, now_.mono_ns);
+    }
+  }
   void dispatch_datagram(const Datagram& d) noexcept;
   void add_seed(const NodeSeed& seed) noexcept;
   void step_lookup(std::uint32_t slot) noexcept;

@@ -118,6 +118,31 @@ PeerTable::PeerTable(const NodeId& self, const Config& config) : self_(self), co
   subnets_.resize(std::bit_ceil(2 * max_subnets));
 }
 
+bool PeerTable::copy_from(const PeerTable& other) noexcept {
+  if (&other == this) {
+    return true;
+  }
+  if (other.self_ != self_ || other.entries_.size() != entries_.size() ||
+      other.replacements_.size() != replacements_.size() ||
+      other.subnets_.size() != subnets_.size() ||
+      other.config_.bucket_size != config_.bucket_size ||
+      other.config_.replacements != config_.replacements) {
+    return false;
+  }
+  for (int b = 0; b < kNumBuckets; ++b) {
+    std::copy_n(other.bucket_entries(b), other.bucket_count_[b], bucket_entries(b));
+    std::copy_n(other.replacement_entries(b), other.replacement_count_[b], replacement_entries(b));
+  }
+  bucket_count_ = other.bucket_count_;
+  replacement_count_ = other.replacement_count_;
+  std::copy(other.subnets_.begin(), other.subnets_.end(), subnets_.begin());
+  size_ = other.size_;
+  size_v4_ = other.size_v4_;
+  size_v5_ = other.size_v5_;
+  counters_ = other.counters_;
+  return true;
+}
+
 // ---- lookup of an id ---------------------------------------------------------------------
 
 PeerTable::Slot PeerTable::locate(const NodeId& id) const noexcept {

@@ -116,6 +116,8 @@ struct Options {
   std::size_t count = 0;  // 0: scenario default
   std::uint32_t ids = 2048;
   bool smoke = false;
+  disc::TableObserver* table_observer = nullptr;  // --workers: a non-owner shard's update ring
+  disc::ShardRouter* shard_router = nullptr;      // --workers: the owner's
 };
 
 // Transport for the engine's own set-up traffic: collects what it sends.
@@ -236,5 +238,9 @@ FloorOps measure_floor(bool quick);
 // ---- target mode (target.cc): drives external nodes over loopback UDP ---------------------
 // `discbench --target=NAME,URL[,PID] ...`; see target.cc for the options and the method.
 int target_main(int argc, char** argv);
+// ---- --workers (multicore.cc) ---------------------------------------------------------------
+// The sharded runtime over net_ring, one queue pair per worker, for each worker count in `ns`.
+int run_workers(const std::vector<std::string>& scenarios, const std::vector<std::uint32_t>& ns,
+                const Options& opt, std::size_t round, bool serial);
 
 }  // namespace discbench

@@ -359,9 +359,12 @@ nlohmann::json to_json(const RunResult& r) {
 }
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: discbench [floor|all|SCENARIO...] [--path=direct,ring,ring+csum,socket]\n"
-               "                 [--count=N] [--ids=N] [--json[=FILE]] [--smoke]\n");
+  std::fprintf(
+      stderr,
+      "usage: discbench [floor|all|SCENARIO...] [--path=direct,ring,ring+csum,socket]\n"
+      "                 [--count=N] [--ids=N] [--json[=FILE]] [--smoke]\n"
+      "       discbench SCENARIO... --workers=1,2 [--round=512] [--serial] [--count=N] [--ids=N]\n"
+      "                 (the sharded runtime over net_ring, see BENCHMARKS.md)\n");
   return 2;
 }
 
@@ -379,6 +382,9 @@ int main(int argc, char** argv) {
   bool json = false;
   bool floor_only = false;
   std::string json_file;
+  std::vector<std::uint32_t> workers;  // --workers=1,2: the sharded runtime (multicore.cc)
+  std::size_t round = 512;
+  bool serial = false;  // --workers diagnostic: the workers of a phase run one at a time
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--smoke") {
@@ -395,6 +401,17 @@ int main(int argc, char** argv) {
         paths.push_back(list.substr(p, q == std::string::npos ? q : q - p));
         p = q == std::string::npos ? q : q + 1;
       }
+    } else if (a.rfind("--workers=", 0) == 0) {
+      for (std::size_t p = 10; p != std::string::npos && p < a.size();) {
+        const std::size_t q = a.find(',', p);
+        workers.push_back(static_cast<std::uint32_t>(
+            std::strtoul(a.substr(p, q == std::string::npos ? q : q - p).c_str(), nullptr, 10)));
+        p = q == std::string::npos ? q : q + 1;
+      }
+    } else if (a == "--serial") {
+      serial = true;
+    } else if (a.rfind("--round=", 0) == 0) {
+      round = std::strtoull(a.c_str() + 8, nullptr, 10);
     } else if (a == "--json") {
       json = true;
     } else if (a.rfind("--json=", 0) == 0) {
@@ -424,6 +441,20 @@ int main(int argc, char** argv) {
   if (opt.ids == 0 || opt.ids > 8192) {
     std::fprintf(stderr, "discbench: --ids must be 1..8192 (the engine keeps 8192 sessions)\n");
     return 2;
+  }
+
+  if (!workers.empty()) {
+    for (const std::uint32_t n : workers) {
+      if (n == 0 || n > 16) {
+        std::fprintf(stderr, "discbench: --workers takes counts 1..16\n");
+        return 2;
+      }
+    }
+    if (round == 0 || round > 4096) {
+      std::fprintf(stderr, "discbench: --round must be 1..4096\n");
+      return 2;
+    }
+    return run_workers(scenarios, workers, opt, round, serial);
   }
 
   std::printf("discbench: tsc %.2f GHz, %u identities, sizeof(PeerEntry) = %zu bytes\n",

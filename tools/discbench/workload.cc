@@ -363,6 +363,8 @@ std::unique_ptr<Workload> make_workload(const std::string& scenario, const Optio
   config.private_key = key_from_seed(1);
   config.udp_port = kEngine.port;
   config.ipv4 = kEngine.ip;
+  config.table_observer = opt.table_observer;
+  config.shard_router = opt.shard_router;
   w->server = std::make_unique<disc::DiscoveryServer>(config, *w->clock, *w->rng);
   w->engine_pub = w->server->local_public_key();
   w->engine_id = w->server->local_id();

@@ -148,6 +148,11 @@ class PeerTable {
   PeerTable(const PeerTable&) = delete;
   PeerTable& operator=(const PeerTable&) = delete;
 
+  // Makes this table an exact copy of `other`, which must have the same self id and sizes
+  // (same Config): the sharded runtime's mirrors. Copies only the used part of each bucket
+  // and replacement list; allocates nothing. Returns false (and copies nothing) on mismatch.
+  bool copy_from(const PeerTable& other) noexcept;
+
   const NodeId& self() const { return self_; }
   const Config& config() const { return config_; }
 

@@ -32,6 +32,7 @@
 #include "discplane/discovery/ip_votes.h"
 #include "discplane/discovery/lookup.h"
 #include "discplane/discovery/peer_table.h"
+#include "discplane/discovery/table_sync.h"
 #include "discplane/wire/enr.h"
 
 namespace discplane::disc {
@@ -124,6 +125,12 @@ struct ServerConfig {
   // Report every node the engine hears from or of to EngineObserver::on_node_event (crawl
   // mode). Off: the engine makes no such call.
   bool report_node_events = false;
+  // Sharded runtime (dataplane.workers > 1): a non-owner shard reports every table mutation
+  // here (and keeps applying it to its own mirror table). nullptr: single owner, no reports.
+  TableObserver* table_observer = nullptr;
+  // On the table owner: where revalidation pings and lookup queries for other shards'
+  // endpoints go (nullptr: everything leaves from here).
+  ShardRouter* shard_router = nullptr;
 };
 
 // A node handed in by the control plane (bootnode, node database, DNS list): an ENR, or an
@@ -233,6 +240,22 @@ class DiscoveryServer final : public DatagramSink {
   // garbage never pay for it.
   enum class Kind : std::uint8_t { kDiscv4, kDiscv5 };
   static Kind classify(ByteView payload) noexcept;
+
+  // Sharded runtime. On the table owner: applies a mutation another shard reported. On a
+  // non-owner: replaces the mirror table by a copy of the owner's (same id and table config).
+  void apply_table_update(const TableUpdate& update) noexcept;
+  void mirror_table(const PeerTable& owner) noexcept;
+  // On the shard that owns `endpoint`: a liveness check the owner delegated (a revalidation
+  // ping); its outcome reaches the owner as kAlive / kFailed.
+  void ping_for_owner(Protocol protocol, const NodeId& id, const crypto::PublicKey& public_key,
+                      const Endpoint& endpoint, Transport& tx) noexcept;
+  // Likewise for a lookup query (the answer goes back as a LookupReply through the observer),
+  // and, on the owner, the reply's way into the lookup.
+  void findnode_for_owner(Protocol protocol, const NodeId& id, const crypto::PublicKey& public_key,
+                          const Endpoint& endpoint, const NodeId& target,
+                          const crypto::PublicKey& target_key, std::uint32_t slot,
+                          Transport& tx) noexcept;
+  void apply_lookup_reply(const LookupReply& reply, Transport& tx) noexcept;
 
   // Read-only views for snapshots and tests.
   const PeerTable& table() const noexcept;
