@@ -319,24 +319,17 @@ struct ApiServer::Impl {
 
   // ---- GET /v1/buckets ----
   void buckets(httplib::Response& res) {
-    struct Fill {
-      std::size_t count = 0, v4 = 0, v5 = 0, live = 0;
-    };
     const std::int64_t now = now_mono_ns();
     auto pinned = appliance.snapshots().acquire();
     const CoreSnapshot& s = pinned.get();
-    std::map<int, Fill> fill;
+    std::map<int, TableCounts> fill;
     for (const PeerView& p : s.peers) {
-      Fill& f = fill[p.distance];
-      ++f.count;
-      f.v4 += (p.protocols & disc::kFlagV4) != 0;
-      f.v5 += (p.protocols & disc::kFlagV5) != 0;
-      f.live += p.live();
+      fill[p.distance].add(p);
     }
     Json list = Json::array();
     for (const auto& [d, f] : fill) {
-      list.push_back(
-          Json{{"distance", d}, {"count", f.count}, {"v4", f.v4}, {"v5", f.v5}, {"live", f.live}});
+      list.push_back(Json{
+          {"distance", d}, {"count", f.entries}, {"v4", f.v4}, {"v5", f.v5}, {"live", f.live}});
     }
     reply(res, 200,
           Json{{"total", s.peers.size()},

@@ -166,21 +166,14 @@ std::string render_metrics(const CoreSnapshot& s, std::int64_t now_mono_ns) {
   w.counter("discplane_v5_talk_requests_total", "TALKREQ messages received.", c.v5_talk_requests);
 
   // ---- table and records ----
-  std::uint64_t v4 = 0;
-  std::uint64_t v5 = 0;
-  std::uint64_t live = 0;
-  for (const PeerView& p : s.peers) {
-    v4 += (p.protocols & disc::kFlagV4) != 0;
-    v5 += (p.protocols & disc::kFlagV5) != 0;
-    live += p.live();
-  }
+  const TableCounts t = count_table(s.peers);
   w.family("discplane_table_nodes", "gauge",
            "Peer table entries speaking each protocol (a node may speak both).");
-  w.sample("discplane_table_nodes", {{"protocol", "v4"}}, v4);
-  w.sample("discplane_table_nodes", {{"protocol", "v5"}}, v5);
+  w.sample("discplane_table_nodes", {{"protocol", "v4"}}, t.v4);
+  w.sample("discplane_table_nodes", {{"protocol", "v5"}}, t.v5);
   w.gauge("discplane_table_entries", "Peer table entries (both protocols).", s.peers.size());
   w.gauge("discplane_table_live_entries", "Entries verified and with no failed check pending.",
-          live);
+          t.live);
   w.gauge("discplane_table_replacements", "Entries in the replacement lists.", s.replacements);
   w.counter("discplane_enr_updates_learned_total", "Newer peer records stored.",
             c.enr_updates_learned);

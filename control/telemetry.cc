@@ -150,18 +150,11 @@ TelemetryReply telemetry_stats(const CoreSnapshot& s, std::int64_t now_mono_ns) 
                                      {"request_timeouts", c.v5_request_timeouts},
                                      {"request_retries", c.v5_request_retries},
                                      {"talk_requests", c.v5_talk_requests}});
-  std::uint64_t v4 = 0;
-  std::uint64_t v5 = 0;
-  std::uint64_t live = 0;
-  for (const PeerView& p : s.peers) {
-    v4 += (p.protocols & disc::kFlagV4) != 0;
-    v5 += (p.protocols & disc::kFlagV5) != 0;
-    live += p.live();
-  }
+  const TableCounts t = count_table(s.peers);
   e.emplace_back("table", TelemetryDict{{"entries", std::uint64_t{s.peers.size()}},
-                                        {"v4", v4},
-                                        {"v5", v5},
-                                        {"live", live},
+                                        {"v4", std::uint64_t{t.v4}},
+                                        {"v5", std::uint64_t{t.v5}},
+                                        {"live", std::uint64_t{t.live}},
                                         {"replacements", std::uint64_t{s.replacements}}});
   e.emplace_back("lookups", TelemetryDict{{"started", c.lookups_started},
                                           {"done", c.lookups_done},

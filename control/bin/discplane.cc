@@ -93,17 +93,12 @@ int main(int argc, char** argv) {
 
   if (!quiet) {
     a.on_peer_event([](const control::PeerView& p, bool added, const control::CoreSnapshot& s) {
-      std::size_t v4 = 0;
-      std::size_t v5 = 0;
-      for (const auto& q : s.peers) {
-        v4 += (q.protocols & disc::kFlagV4) != 0;
-        v5 += (q.protocols & disc::kFlagV5) != 0;
-      }
+      const control::TableCounts t = control::count_table(s.peers);
       const Endpoint& ep = p.endpoint4.valid() ? p.endpoint4 : p.endpoint6;
       std::printf("peer %s %s %-6s %-22s d=%3d | table: %zu nodes (v4 %zu, v5 %zu)\n",
                   added ? "+" : "-", to_hex(ByteView(p.id).first(8)).c_str(),
                   protocols_of(p.protocols).c_str(), ep.to_string().c_str(), p.distance,
-                  s.peers.size(), v4, v5);
+                  s.peers.size(), t.v4, t.v5);
       std::fflush(stdout);
     });
   }

@@ -13,6 +13,7 @@
 #include "discplane/crypto/secp256k1.h"
 #include "discplane/discovery/counters.h"
 #include "discplane/discovery/io.h"
+#include "discplane/discovery/peer_table.h"
 
 namespace discplane::control {
 
@@ -22,7 +23,7 @@ struct PeerView {
   Endpoint endpoint4;
   Endpoint endpoint6;
   std::uint64_t enr_seq = 0;
-  Bytes enr;  // raw record (empty: unknown)
+  Bytes enr;                   // raw record (empty: unknown)
   std::uint8_t protocols = 0;  // disc::kFlagV4 | disc::kFlagV5
   int distance = 0;            // log distance from us (the bucket)
   std::int64_t added_ns = 0;
@@ -32,6 +33,26 @@ struct PeerView {
   std::uint16_t checks_failed = 0;
   bool live() const { return last_seen_ns != 0 && checks_failed == 0; }
 };
+
+// Table entries per protocol (a node may speak both) and how many are live: what the API,
+// /metrics, telemetry and the run command's peer lines all report.
+struct TableCounts {
+  std::size_t entries = 0, v4 = 0, v5 = 0, live = 0;
+  void add(const PeerView& p) {
+    ++entries;
+    v4 += (p.protocols & disc::kFlagV4) != 0;
+    v5 += (p.protocols & disc::kFlagV5) != 0;
+    live += p.live();
+  }
+};
+template <typename Peers>
+TableCounts count_table(const Peers& peers) {
+  TableCounts c;
+  for (const PeerView& p : peers) {
+    c.add(p);
+  }
+  return c;
+}
 
 // Loop statistics of the backend that drives the core (socket or DPDK).
 struct LoopStats {
