@@ -115,6 +115,27 @@ class Engine {
   void lookup(Protocol p, const std::optional<NodeId>& target, std::uint64_t tag) noexcept;
   void prune() noexcept;
 
+  // ---- NetPolicy and the packet log ----
+  // Whether the node may enter the table or be contacted (ban list, allow list).
+  bool admits(const NodeId& id, const IpAddress& ip) const noexcept {
+    return policy_ == nullptr || policy_->admits(id, ip);
+  }
+  // Packets from a banned node id are dropped as soon as the id is known (counted here).
+  bool admits_sender(const NodeId& id) noexcept {
+    if (policy_ != nullptr && policy_->check_id(id) != Verdict::kAllowed) {
+      counters_.drop(Drop::kPolicyBanned);
+      return false;
+    }
+    return true;
+  }
+  const NetPolicy* policy() const noexcept { return policy_.get(); }
+  // The level check comes first (one relaxed load); nothing is built when it fails.
+  bool wants(EventLevel level) const noexcept {
+    return events_ != nullptr && events_->wants(level);
+  }
+  void emit(EventKind kind, EventLevel level, std::uint8_t protocol, const Endpoint& endpoint,
+            const NodeId* id = nullptr, std::uint32_t value = 0) noexcept;
+
   TalkHandler* talk_handler(ByteView protocol) noexcept;
   // A node's key and endpoint from the table or the recent-answers cache.
   std::optional<NodeRef> resolve(const NodeId& id) const noexcept;
@@ -123,6 +144,10 @@ class Engine {
  private:
   void refresh_time() noexcept { now_ = clock_.now(); }
   void dispatch_datagram(const Datagram& d) noexcept;
+  // Classifies and handles one datagram; returns the protocol it went to (4, 5; 0: dropped
+  // before classification).
+  std::uint8_t process_datagram(const Datagram& d) noexcept;
+  void set_policy(const std::shared_ptr<const NetPolicy>& policy) noexcept;
   void add_seed(const NodeSeed& seed) noexcept;
   void step_lookup(std::uint32_t slot) noexcept;
   void finish_lookup(std::uint32_t slot) noexcept;
@@ -155,6 +180,9 @@ class Engine {
     Endpoint endpoint;
   };
   FixedLruMap<NodeId, RecentNode, NodeIdHash> recent_;
+
+  std::shared_ptr<const NetPolicy> policy_;  // null: admit everyone
+  EventSink* events_ = nullptr;
 
   std::unique_ptr<Discv4State> v4_;
   std::unique_ptr<Discv5State> v5_;
