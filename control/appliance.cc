@@ -21,8 +21,10 @@
 #include <mutex>
 #include <thread>
 
+#include "discplane/control/log.h"
 #include "discplane/control/node_db.h"
 #include "discplane/control/node_key.h"
+#include "discplane/control/policy.h"
 #include "discplane/control/spsc_ring.h"
 #include "discplane/crypto/random.h"
 #include "discplane/discovery/node_id.h"
@@ -36,7 +38,9 @@ namespace discplane::control {
 
 namespace {
 
-std::int64_t ns_of(Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
+std::int64_t ns_of(Duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
 
 constexpr std::size_t kCommandRing = 4096;
 constexpr std::size_t kCommandsPerPass = 64;  // bounded work per loop pass
@@ -96,6 +100,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   crypto::PrivateKey key{};
   SystemClock clock;
   crypto::BulkRandom rng;
+  PacketLog packet_log;  // the engine's EventSink; outlives the server
   std::unique_ptr<disc::DiscoveryServer> server;
   std::unique_ptr<net::SocketPort> socket;
   std::unique_ptr<net::DpdkPort> dpdk;
@@ -124,6 +129,49 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   std::deque<disc::msg::Lookup> lookup_queue;
   std::atomic<std::uint64_t> next_lookup_tag{1};  // 0 is the timers' tag
 
+  // Reloads: reload() (any one thread) leaves what goes to the core here; the control thread
+  // pushes it into the ring. Control plane only; the core never locks.
+  struct PendingReload {
+    bool set_policy = false;
+    std::shared_ptr<const disc::NetPolicy> policy;
+    std::vector<disc::NodeSeed> seeds;
+  };
+  std::mutex reload_mutex;
+  std::optional<PendingReload> pending_reload;
+  Config live_config;  // config with the live fields of every reload applied (reload() only)
+  // Every policy handed to the core, newest last. The core never drops the last reference:
+  // the control thread frees an old one here once use_count() says the core let go.
+  std::vector<std::shared_ptr<const disc::NetPolicy>> policies;
+
+  void apply_pending_reload() {
+    std::lock_guard<std::mutex> lock(reload_mutex);
+    if (!pending_reload) {
+      return;
+    }
+    PendingReload& r = *pending_reload;
+    if (r.set_policy) {
+      if (!commands.try_push(disc::msg::SetNetPolicy{r.policy})) {
+        return;  // ring full: next tick
+      }
+      policies.push_back(std::move(r.policy));
+      r.set_policy = false;
+    }
+    while (!r.seeds.empty() && commands.try_push(disc::msg::AddSeed{r.seeds.back()})) {
+      r.seeds.pop_back();
+    }
+    if (r.seeds.empty()) {
+      pending_reload.reset();
+    }
+  }
+
+  void release_policies() {
+    if (policies.size() > 1) {
+      policies.erase(std::remove_if(policies.begin(), policies.end() - 1,
+                                    [](const auto& p) { return p.use_count() == 1; }),
+                     policies.end() - 1);
+    }
+  }
+
   void drain_lookup_queue() {
     std::lock_guard<std::mutex> lock(lookup_queue_mutex);
     while (!lookup_queue.empty() && commands.try_push(lookup_queue.front())) {
@@ -144,7 +192,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       db = node_db_of(pinned.get());
     }
     if (auto saved = control::save_node_db(config.node_db.path, db); !saved) {
-      std::fprintf(stderr, "discplane: node database: %s\n", saved.error().to_string().c_str());
+      logger().error("node database: {}", saved.error().to_string());
     }
   }
 
@@ -335,6 +383,9 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
         save_node_db();
       }
       drain_lookup_queue();
+      apply_pending_reload();
+      release_policies();
+      packet_log.drain(logger());
       watch_peers(known, seen_sequence);
       if (control_tick) {
         control_tick();
@@ -349,6 +400,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     core_stop.store(true, std::memory_order_release);  // in case the ring was full
+    packet_log.drain(logger());
     // The core's last snapshot goes to the node database.
     save_node_db();
   }
@@ -409,6 +461,14 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
 Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& config) {
   auto impl = std::make_unique<Impl>();
   impl->config = config;
+  impl->live_config = config;
+
+  auto spec = policy_spec_of(config.policy);
+  if (!spec) {
+    return fail(spec.error().to_string());
+  }
+  impl->policies.push_back(std::make_shared<const disc::NetPolicy>(*spec));
+  impl->packet_log.configure(config.logging.level, config.logging.packet_log_rate);
 
   auto key = load_or_create_key(config.identity.key_file);
   if (!key) {
@@ -416,7 +476,7 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   }
   impl->key = key->key;
   if (key->warning) {
-    std::fprintf(stderr, "discplane: warning: %s\n", key->warning->c_str());
+    logger().warn("{}", *key->warning);
   }
 
   disc::ServerConfig sc;
@@ -489,6 +549,8 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
     (announce->is_v4() ? sc.ipv4 : sc.ipv6) = *announce;
     sc.static_ip = config.network.external_ip.has_value();
   }
+  sc.policy = impl->policies.back();
+  sc.events = &impl->packet_log;
   impl->server = std::make_unique<disc::DiscoveryServer>(sc, impl->clock, impl->rng, impl.get());
   impl->publish();
   return std::unique_ptr<Appliance>(new Appliance(std::move(impl)));
@@ -514,11 +576,17 @@ std::string Appliance::enode_url() const {
   return enode::to_string(u);
 }
 
-std::string Appliance::enr_text() const { return enr::to_text(impl_->server->local_record()); }
+std::string Appliance::enr_text() const {
+  return enr::to_text(impl_->server->local_record());
+}
 
-std::string Appliance::node_id_hex() const { return to_hex(impl_->server->local_id()); }
+std::string Appliance::node_id_hex() const {
+  return to_hex(impl_->server->local_id());
+}
 
-Endpoint Appliance::bound_endpoint() const { return impl_->bound; }
+Endpoint Appliance::bound_endpoint() const {
+  return impl_->bound;
+}
 
 void Appliance::start() {
   Impl& i = *impl_;
@@ -527,7 +595,7 @@ void Appliance::start() {
     if (seed) {
       (void)i.commands.try_push(disc::msg::AddSeed{*seed});
     } else {
-      std::fprintf(stderr, "discplane: skipping bootnode: %s\n", seed.error().c_str());
+      logger().warn("skipping bootnode: {}", seed.error());
     }
   }
   if (!i.config.node_db.path.empty()) {
@@ -541,7 +609,9 @@ void Appliance::start() {
   i.control_thread = std::thread([&i] { i.run_control(); });
 }
 
-void Appliance::request_stop() noexcept { impl_->stop_requested.store(true); }
+void Appliance::request_stop() noexcept {
+  impl_->stop_requested.store(true);
+}
 
 void Appliance::wait() {
   if (impl_->control_thread.joinable()) {
@@ -553,7 +623,9 @@ void Appliance::wait() {
   impl_->running.store(false);
 }
 
-bool Appliance::running() const noexcept { return impl_->running.load(); }
+bool Appliance::running() const noexcept {
+  return impl_->running.load();
+}
 
 bool Appliance::submit(disc::InMessage&& message) {
   return impl_->commands.try_push(std::move(message));
@@ -571,14 +643,59 @@ std::optional<std::uint64_t> Appliance::request_lookup(disc::Protocol protocol,
   return tag;
 }
 
-const SnapshotPublisher<CoreSnapshot>& Appliance::snapshots() const { return impl_->snapshots; }
+const SnapshotPublisher<CoreSnapshot>& Appliance::snapshots() const {
+  return impl_->snapshots;
+}
 
-void Appliance::on_peer_event(PeerEvent callback) { impl_->peer_event = std::move(callback); }
+void Appliance::on_peer_event(PeerEvent callback) {
+  impl_->peer_event = std::move(callback);
+}
 
 void Appliance::on_control_tick(std::function<void()> callback) {
   impl_->control_tick = std::move(callback);
 }
 
-const Config& Appliance::config() const { return impl_->config; }
+const Config& Appliance::config() const {
+  return impl_->config;
+}
+
+Result<std::vector<ReloadChange>, ConfigError> Appliance::reload(const Config& next) {
+  Impl& i = *impl_;
+  ReloadPlan plan = plan_reload(i.live_config, next);
+  Impl::PendingReload r;
+  if (plan.policy) {
+    auto spec = policy_spec_of(next.policy);
+    if (!spec) {
+      return tl::unexpected(std::move(spec.error()));  // nothing applied
+    }
+    r.set_policy = true;
+    r.policy = std::make_shared<const disc::NetPolicy>(*spec);
+    logger().info("{}", describe(*r.policy));
+  }
+  for (const std::string& b : plan.new_bootnodes) {
+    if (auto seed = parse_bootnode(b)) {
+      r.seeds.push_back(std::move(*seed));
+    } else {
+      logger().warn("skipping bootnode: {}", seed.error());
+    }
+  }
+  if (plan.logging) {
+    set_log_level(next.logging.level);
+    i.packet_log.configure(next.logging.level, next.logging.packet_log_rate);
+  }
+  if (r.set_policy || !r.seeds.empty()) {
+    std::lock_guard<std::mutex> lock(i.reload_mutex);
+    if (i.pending_reload) {  // an earlier reload not yet applied: merge
+      if (!r.set_policy && i.pending_reload->set_policy) {
+        r.set_policy = true;
+        r.policy = std::move(i.pending_reload->policy);
+      }
+      r.seeds.insert(r.seeds.end(), i.pending_reload->seeds.begin(), i.pending_reload->seeds.end());
+    }
+    i.pending_reload = std::move(r);
+  }
+  i.live_config = apply_live_fields(i.live_config, next);
+  return std::move(plan.changes);
+}
 
 }  // namespace discplane::control

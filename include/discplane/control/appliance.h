@@ -14,6 +14,8 @@
 #include "discplane/common/result.h"
 #include "discplane/control/config.h"
 #include "discplane/control/core_snapshot.h"
+#include "discplane/control/packet_log.h"
+#include "discplane/control/reload.h"
 #include "discplane/control/snapshot.h"
 #include "discplane/discovery/server.h"
 
@@ -32,8 +34,7 @@ class Appliance {
  public:
   // Loads or creates the node key, binds the backend, builds the engine. Errors are one
   // clear line (the caller prints it and exits non-zero).
-  [[nodiscard]] static Result<std::unique_ptr<Appliance>, std::string> create(
-      const Config& config);
+  [[nodiscard]] static Result<std::unique_ptr<Appliance>, std::string> create(const Config& config);
   ~Appliance();
   Appliance(const Appliance&) = delete;
   Appliance& operator=(const Appliance&) = delete;
@@ -80,6 +81,13 @@ class Appliance {
   void on_control_tick(std::function<void()> callback);
 
   const Config& config() const;
+
+  // SIGHUP: applies what can change live from `next` (see reload.h): new bootnodes are seeded,
+  // the ban/allow lists are rebuilt (the ban file re-read) and swapped into the core through the
+  // command ring, log level and packet-log rate set. Returns one entry per changed key (applied,
+  // or ignored until a restart); an error (a bad ban file) applies nothing. Call from one thread
+  // at a time (the program's main thread).
+  [[nodiscard]] Result<std::vector<ReloadChange>, ConfigError> reload(const Config& next);
 
  private:
   struct Impl;

@@ -22,7 +22,7 @@ struct PeerView {
   Endpoint endpoint4;
   Endpoint endpoint6;
   std::uint64_t enr_seq = 0;
-  Bytes enr;  // raw record (empty: unknown)
+  Bytes enr;                   // raw record (empty: unknown)
   std::uint8_t protocols = 0;  // disc::kFlagV4 | disc::kFlagV5
   int distance = 0;            // log distance from us (the bucket)
   std::int64_t added_ns = 0;
