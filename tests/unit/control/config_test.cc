@@ -73,6 +73,7 @@ TEST_CASE("conf/discplane.yaml equals the defaults except its loopback listen",
   CHECK(loaded->api == expected.api);
   CHECK(loaded->logging == expected.logging);
   CHECK(loaded->node_db == expected.node_db);
+  CHECK(loaded->policy == expected.policy);
   CHECK(*loaded == expected);
 }
 
@@ -115,7 +116,13 @@ TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
                        "discv5.request_timeout",
                        "api.listen",
                        "logging.level",
-                       "node_db.path"};
+                       "logging.packet_log_rate",
+                       "node_db.path",
+                       "policy.ban.node_ids",
+                       "policy.ban.ips",
+                       "policy.ban.cidrs",
+                       "policy.ban.file",
+                       "policy.allow"};
   for (const char* key : all) {
     INFO(key);
     CHECK(std::count(keys.begin(), keys.end(), key) == 1);
