@@ -66,7 +66,7 @@ Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rn
       votes_(config_.votes),
       recent_(kRecentNodes) {
   now_ = clock_.now();
-  policy_ = config_.policy;
+  policy_ = std::move(config_.policy);  // held once, so a swap releases it
   events_ = config_.events;
   local_.private_key = config_.private_key;
   local_.public_key = *crypto::derive_public_key(config_.private_key);

@@ -265,3 +265,18 @@ TEST_CASE("events: drops carry reason and protocol; nothing is built below the t
     }
   }
 }
+
+TEST_CASE("policy: the engine holds its policy once, so a swap hands the old one back",
+          "[engine][policy]") {
+  NetPolicySpec spec;
+  spec.banned = {cidr("10.0.0.0/8")};
+  auto first = policy(spec);
+  Fixture f(first);
+  CHECK(first.use_count() == 2);  // ours and the engine's
+  auto second = policy({});
+  f.server->handle(msg::SetNetPolicy{second}, f.tx);
+  // The engine let go of the first: the sender (the control thread) frees it, not the core.
+  CHECK(first.use_count() == 1);
+  CHECK(second.use_count() == 2);
+  CHECK(f.server->net_policy() == second.get());
+}
