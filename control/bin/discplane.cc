@@ -22,6 +22,7 @@
 #include "discplane/control/appliance.h"
 #include "discplane/control/config.h"
 #include "discplane/control/log.h"
+#include "discplane/control/policy.h"
 #include "discplane/discovery/peer_table.h"
 
 namespace {
@@ -91,6 +92,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", config.error().to_string().c_str());
       return 2;
     }
+    if (auto spec = control::policy_spec_of(config->policy); !spec) {  // the ban file
+      std::fprintf(stderr, "%s\n", spec.error().to_string().c_str());
+      return 2;
+    }
     std::printf("%s: OK\n", check_path.c_str());
     return 0;
   }
@@ -101,6 +106,10 @@ int main(int argc, char** argv) {
   auto config = control::load_config(config_path);
   if (!config) {
     std::fprintf(stderr, "%s\n", config.error().to_string().c_str());
+    return 2;
+  }
+  if (auto spec = control::policy_spec_of(config->policy); !spec) {  // the ban file
+    std::fprintf(stderr, "%s\n", spec.error().to_string().c_str());
     return 2;
   }
 

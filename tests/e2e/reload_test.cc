@@ -133,3 +133,22 @@ TEST_CASE("SIGHUP applies a new ban list and log level live and keeps running on
     CHECK(n->proc->exit_code() == 0);
   }
 }
+
+TEST_CASE("check-config reads the ban file and names its bad line", "[e2e][reload][config]") {
+  TempDir dir;
+  REQUIRE(dir.ok());
+  const std::string ban = dir.write("ban.txt", "# operator list\n10.0.0.0/8\nbogus\n");
+  const std::string cfg = dir.write("p.yaml", "policy:\n  ban:\n    file: " + ban + "\n");
+  auto p = Process::spawn({discplane_path(), "--check-config", cfg});
+  REQUIRE(p);
+  REQUIRE(p->wait_exit(20s));
+  REQUIRE(p->wait_eof(5s));
+  CHECK(p->exit_code() == 2);
+  CHECK(p->err_text().find(ban + ":3: policy.ban.file: bad entry \"bogus\"") != std::string::npos);
+
+  (void)dir.write("ban.txt", "10.0.0.0/8\n");
+  auto ok = Process::spawn({discplane_path(), "--check-config", cfg});
+  REQUIRE(ok);
+  REQUIRE(ok->wait_exit(20s));
+  CHECK(ok->exit_code() == 0);
+}
