@@ -233,10 +233,10 @@ void Engine::set_policy(const std::shared_ptr<const NetPolicy>& policy) noexcept
     // Entries the new policy refuses leave the table (live ones and replacements). Collected
     // in fixed batches: removing while iterating would move entries under the walk.
     std::array<NodeId, 64> batch{};
-    for (;;) {
+    for (int pass = 0; pass < 4096; ++pass) {  // bound: each pass removes up to 64 entries
       std::size_t n = 0;
       auto collect = [&](const PeerEntry& e) {
-        if (n < batch.size() && !admits(e.id, e.primary_endpoint().ip)) {
+        if (n < batch.size() && !admits(e)) {
           batch[n++] = e.id;
         }
       };
@@ -383,7 +383,7 @@ void Engine::on_nodes(Protocol p, std::uint32_t slot, const NodeId& from,
       continue;
     }
     const Endpoint& ep = node.endpoint4.valid() ? node.endpoint4 : node.endpoint6;
-    if (!admits(node.id, ep.ip)) {
+    if (!admits(node.id, node.endpoint4, node.endpoint6)) {
       continue;  // banned or outside the allow list: neither stored nor queried
     }
     (void)table_.add_found(node, now_.mono_ns);
@@ -446,7 +446,7 @@ void Engine::revalidate(Protocol p) noexcept {
   if (e == nullptr) {
     return;
   }
-  if (!admits(e->id, e->primary_endpoint().ip)) {
+  if (!admits(*e)) {
     (void)table_.remove(e->id);
     return;
   }
@@ -512,7 +512,7 @@ void Engine::lookup(Protocol p, const std::optional<NodeId>& target, std::uint64
   std::array<LookupPeer, 32> seeds{};
   std::size_t count = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    if (admits(closest[i]->id, closest[i]->primary_endpoint().ip)) {
+    if (admits(*closest[i])) {
       seeds[count++] = LookupPeer{closest[i]->id, closest[i]->primary_endpoint()};
     }
   }
@@ -668,7 +668,7 @@ void Engine::add_seed(const NodeSeed& seed) noexcept {
   if (info.protocols == 0) {
     return;
   }
-  if (!admits(info.id, (info.endpoint4.valid() ? info.endpoint4 : info.endpoint6).ip)) {
+  if (!admits(info.id, info.endpoint4, info.endpoint6)) {
     return;  // a banned bootnode is neither stored nor pinged
   }
   (void)table_.add_found(info, now_.mono_ns);

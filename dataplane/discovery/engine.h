@@ -120,6 +120,20 @@ class Engine {
   bool admits(const NodeId& id, const IpAddress& ip) const noexcept {
     return policy_ == nullptr || policy_->admits(id, ip);
   }
+  // A node with both its endpoints (either may be unset): refused when the id or any set
+  // endpoint is refused, so a dual-stack node cannot be reached through its other address.
+  bool admits(const NodeId& id, const Endpoint& e4, const Endpoint& e6) const noexcept {
+    if (policy_ == nullptr) {
+      return true;
+    }
+    if (!e4.valid() && !e6.valid()) {
+      return policy_->admits(id, IpAddress{});
+    }
+    return policy_->check_id(id) == Verdict::kAllowed &&
+           (!e4.valid() || policy_->check_ip(e4.ip) == Verdict::kAllowed) &&
+           (!e6.valid() || policy_->check_ip(e6.ip) == Verdict::kAllowed);
+  }
+  bool admits(const PeerEntry& e) const noexcept { return admits(e.id, e.endpoint4, e.endpoint6); }
   // Packets from a banned node id are dropped as soon as the id is known (counted here).
   bool admits_sender(const NodeId& id) noexcept {
     if (policy_ != nullptr && policy_->check_id(id) != Verdict::kAllowed) {

@@ -280,3 +280,26 @@ TEST_CASE("policy: the engine holds its policy once, so a swap hands the old one
   CHECK(second.use_count() == 2);
   CHECK(f.server->net_policy() == second.get());
 }
+
+TEST_CASE("policy: a dual-stack node is refused when either of its addresses is banned",
+          "[engine][policy]") {
+  NetPolicySpec spec;
+  spec.banned = {cidr("fd00::/8")};
+  Fixture f(policy(spec));
+  RawV4Peer dual(40, Endpoint{IpAddress::v4(127, 0, 0, 40), 40040});
+  RawV4Peer v4only(41, Endpoint{IpAddress::v4(127, 0, 0, 41), 40041});
+  NodeSeed seed;
+  seed.public_key = dual.pub;
+  seed.endpoint4 = dual.ep;
+  seed.endpoint6 = Endpoint{*IpAddress::parse("fd00::40"), 40040};
+  seed.protocols = kFlagV4;
+  f.server->handle(msg::AddSeed{seed}, f.tx);
+  CHECK(f.tx.take().empty());
+  CHECK(f.server->table().find_any(dual.id) == nullptr);
+  seed.public_key = v4only.pub;
+  seed.endpoint4 = v4only.ep;
+  seed.endpoint6 = Endpoint{*IpAddress::parse("2001:db8::41"), 40041};
+  f.server->handle(msg::AddSeed{seed}, f.tx);
+  CHECK(f.server->table().find_any(v4only.id) != nullptr);
+  CHECK_FALSE(f.tx.take().empty());  // pinged to bond
+}
