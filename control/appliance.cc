@@ -23,8 +23,10 @@
 
 #include "discplane/control/crawl.h"
 #include "discplane/control/dns_discovery.h"
+#include "discplane/control/log.h"
 #include "discplane/control/node_db.h"
 #include "discplane/control/node_key.h"
+#include "discplane/control/policy.h"
 #include "discplane/control/spsc_ring.h"
 #include "discplane/control/telemetry.h"
 #include "discplane/crypto/random.h"
@@ -39,7 +41,9 @@ namespace discplane::control {
 
 namespace {
 
-std::int64_t ns_of(Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
+std::int64_t ns_of(Duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
 
 constexpr std::size_t kCommandRing = 4096;
 constexpr std::size_t kCommandsPerPass = 64;  // bounded work per loop pass
@@ -100,6 +104,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   SystemClock clock;
   crypto::BulkRandom rng;
   crypto::BulkRandom rng_control;  // the control thread's (crawl targets)
+  PacketLog packet_log;  // the engine's EventSink; outlives the server
   std::unique_ptr<disc::DiscoveryServer> server;
   std::unique_ptr<net::SocketPort> socket;
   std::unique_ptr<net::DpdkPort> dpdk;
@@ -132,6 +137,49 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   std::deque<disc::msg::Lookup> lookup_queue;
   std::atomic<std::uint64_t> next_lookup_tag{1};  // 0 is the timers' tag
 
+  // Reloads: reload() (any one thread) leaves what goes to the core here; the control thread
+  // pushes it into the ring. Control plane only; the core never locks.
+  struct PendingReload {
+    bool set_policy = false;
+    std::shared_ptr<const disc::NetPolicy> policy;
+    std::vector<disc::NodeSeed> seeds;
+  };
+  std::mutex reload_mutex;
+  std::optional<PendingReload> pending_reload;
+  Config live_config;  // config with the live fields of every reload applied (reload() only)
+  // Every policy handed to the core, newest last. The core never drops the last reference:
+  // the control thread frees an old one here once use_count() says the core let go.
+  std::vector<std::shared_ptr<const disc::NetPolicy>> policies;
+
+  void apply_pending_reload() {
+    std::lock_guard<std::mutex> lock(reload_mutex);
+    if (!pending_reload) {
+      return;
+    }
+    PendingReload& r = *pending_reload;
+    if (r.set_policy) {
+      if (!commands.try_push(disc::msg::SetNetPolicy{r.policy})) {
+        return;  // ring full: next tick
+      }
+      policies.push_back(std::move(r.policy));
+      r.set_policy = false;
+    }
+    while (!r.seeds.empty() && commands.try_push(disc::msg::AddSeed{r.seeds.back()})) {
+      r.seeds.pop_back();
+    }
+    if (r.seeds.empty()) {
+      pending_reload.reset();
+    }
+  }
+
+  void release_policies() {
+    if (policies.size() > 1) {
+      policies.erase(std::remove_if(policies.begin(), policies.end() - 1,
+                                    [](const auto& p) { return p.use_count() == 1; }),
+                     policies.end() - 1);
+    }
+  }
+
   void drain_lookup_queue() {
     std::lock_guard<std::mutex> lock(lookup_queue_mutex);
     while (!lookup_queue.empty() && commands.try_push(lookup_queue.front())) {
@@ -152,7 +200,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       db = node_db_of(pinned.get());
     }
     if (auto saved = control::save_node_db(config.node_db.path, db); !saved) {
-      std::fprintf(stderr, "discplane: node database: %s\n", saved.error().to_string().c_str());
+      logger().error("node database: {}", saved.error().to_string());
     }
   }
 
@@ -377,6 +425,9 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
         (void)dns->drain(
             [this](disc::NodeSeed& s) { return commands.try_push(disc::msg::AddSeed{s}); });
       }
+      apply_pending_reload();
+      release_policies();
+      packet_log.drain(logger());
       watch_peers(known, seen_sequence);
       if (control_tick) {
         control_tick();
@@ -394,6 +445,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     core_stop.store(true, std::memory_order_release);  // in case the ring was full
+    packet_log.drain(logger());
     // The core's last snapshot goes to the node database.
     save_node_db();
     if (crawl) {
@@ -457,6 +509,14 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
 Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& config) {
   auto impl = std::make_unique<Impl>();
   impl->config = config;
+  impl->live_config = config;
+
+  auto spec = policy_spec_of(config.policy);
+  if (!spec) {
+    return fail(spec.error().to_string());
+  }
+  impl->policies.push_back(std::make_shared<const disc::NetPolicy>(*spec));
+  impl->packet_log.configure(config.logging.level, config.logging.packet_log_rate);
 
   auto key = load_or_create_key(config.identity.key_file);
   if (!key) {
@@ -464,7 +524,7 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   }
   impl->key = key->key;
   if (key->warning) {
-    std::fprintf(stderr, "discplane: warning: %s\n", key->warning->c_str());
+    logger().warn("{}", *key->warning);
   }
 
   disc::ServerConfig sc;
@@ -548,6 +608,8 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
     (announce->is_v4() ? sc.ipv4 : sc.ipv6) = *announce;
     sc.static_ip = config.network.external_ip.has_value();
   }
+  sc.policy = impl->policies.back();
+  sc.events = &impl->packet_log;
   impl->server = std::make_unique<disc::DiscoveryServer>(sc, impl->clock, impl->rng, impl.get());
   impl->publish();
   if (impl->dpdk) {  // the EAL is up: its telemetry socket serves /discplane/... from snapshots
@@ -606,7 +668,7 @@ void Appliance::start() {
     if (seed) {
       (void)i.commands.try_push(disc::msg::AddSeed{*seed});
     } else {
-      std::fprintf(stderr, "discplane: skipping bootnode: %s\n", seed.error().c_str());
+      logger().warn("skipping bootnode: {}", seed.error());
     }
   }
   if (!i.config.node_db.path.empty()) {
@@ -678,6 +740,45 @@ std::optional<CrawlStats> Appliance::crawl_stats() const {
     return std::nullopt;
   }
   return impl_->crawl->stats();
+}
+
+Result<std::vector<ReloadChange>, ConfigError> Appliance::reload(const Config& next) {
+  Impl& i = *impl_;
+  ReloadPlan plan = plan_reload(i.live_config, next);
+  Impl::PendingReload r;
+  if (plan.policy) {
+    auto spec = policy_spec_of(next.policy);
+    if (!spec) {
+      return tl::unexpected(std::move(spec.error()));  // nothing applied
+    }
+    r.set_policy = true;
+    r.policy = std::make_shared<const disc::NetPolicy>(*spec);
+    logger().info("{}", describe(*r.policy));
+  }
+  for (const std::string& b : plan.new_bootnodes) {
+    if (auto seed = parse_bootnode(b)) {
+      r.seeds.push_back(std::move(*seed));
+    } else {
+      logger().warn("skipping bootnode: {}", seed.error());
+    }
+  }
+  if (plan.logging) {
+    set_log_level(next.logging.level);
+    i.packet_log.configure(next.logging.level, next.logging.packet_log_rate);
+  }
+  if (r.set_policy || !r.seeds.empty()) {
+    std::lock_guard<std::mutex> lock(i.reload_mutex);
+    if (i.pending_reload) {  // an earlier reload not yet applied: merge
+      if (!r.set_policy && i.pending_reload->set_policy) {
+        r.set_policy = true;
+        r.policy = std::move(i.pending_reload->policy);
+      }
+      r.seeds.insert(r.seeds.end(), i.pending_reload->seeds.begin(), i.pending_reload->seeds.end());
+    }
+    i.pending_reload = std::move(r);
+  }
+  i.live_config = apply_live_fields(i.live_config, next);
+  return std::move(plan.changes);
 }
 
 }  // namespace discplane::control

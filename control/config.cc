@@ -82,10 +82,15 @@ class Parser {
              }},
             {"logging",
              [&](auto& n, auto& k) {
-               return parse_map(n, k, {{"level", [&](auto& n2, auto& k2) {
-                                          return parse_log_level(n2, k2, c.logging.level);
-                                        }}});
+               return parse_map(
+                   n, k,
+                   {{"level",
+                     [&](auto& n2, auto& k2) { return parse_log_level(n2, k2, c.logging.level); }},
+                    {"packet_log_rate", [&](auto& n2, auto& k2) {
+                       return parse_uint(n2, k2, c.logging.packet_log_rate, 0, 1'000'000);
+                     }}});
              }},
+            {"policy", [&](auto& n, auto& k) { return parse_policy(n, k, c.policy); }},
             {"node_db",
              [&](auto& n, auto& k) {
                return parse_map(n, k, {{"path", [&](auto& n2, auto& k2) {
@@ -672,9 +677,99 @@ class Parser {
         });
   }
 
+  Status parse_cidr_list(const YAML::Node& node, const std::string& key,
+                         std::vector<disc::Cidr>& out) {
+    std::vector<disc::Cidr> list;
+    CONFIG_TRY(
+        parse_sequence(node, key, [&](const YAML::Node& item, const std::string& k) -> Status {
+          auto text = scalar(item, k, "a CIDR");
+          CONFIG_TRY(text);
+          auto c = disc::Cidr::parse(*text);
+          if (!c) {
+            return Status(tl::unexpected(error_at(
+                item, k, "bad CIDR \"" + *text + "\" (want e.g. 10.0.0.0/8, fd00::/8, 1.2.3.4)")));
+          }
+          list.push_back(*c);
+          return Status();
+        }));
+    out = std::move(list);
+    return {};
+  }
+
+  Status parse_policy(const YAML::Node& node, const std::string& key, Config::Policy& out) {
+    return parse_map(
+        node, key,
+        {
+            {"ban", [&](auto& n, auto& k) { return parse_ban(n, k, out.ban); }},
+            {"allow", [&](auto& n, auto& k) { return parse_cidr_list(n, k, out.allow); }},
+        });
+  }
+
+  Status parse_ban(const YAML::Node& node, const std::string& key, Config::Policy::Ban& out) {
+    return parse_map(
+        node, key,
+        {
+            {"node_ids",
+             [&](auto& n, auto& k) -> Status {
+               std::vector<NodeId> ids;
+               CONFIG_TRY(parse_sequence(
+                   n, k, [&](const YAML::Node& item, const std::string& ik) -> Status {
+                     auto text = scalar(item, ik, "a node id");
+                     CONFIG_TRY(text);
+                     auto id = node_id_from_hex(*text);
+                     if (!id) {
+                       return Status(tl::unexpected(error_at(
+                           item, ik, "bad node id \"" + *text + "\" (want 64 hex digits)")));
+                     }
+                     ids.push_back(*id);
+                     return Status();
+                   }));
+               out.node_ids = std::move(ids);
+               return Status();
+             }},
+            {"ips",
+             [&](auto& n, auto& k) -> Status {
+               std::vector<IpAddress> ips;
+               CONFIG_TRY(parse_sequence(
+                   n, k, [&](const YAML::Node& item, const std::string& ik) -> Status {
+                     auto text = scalar(item, ik, "an IP address");
+                     CONFIG_TRY(text);
+                     auto ip = IpAddress::parse(*text);
+                     if (!ip) {
+                       return Status(
+                           tl::unexpected(error_at(item, ik, "bad IP address \"" + *text + "\"")));
+                     }
+                     ips.push_back(*ip);
+                     return Status();
+                   }));
+               out.ips = std::move(ips);
+               return Status();
+             }},
+            {"cidrs", [&](auto& n, auto& k) { return parse_cidr_list(n, k, out.cidrs); }},
+            {"file", [&](auto& n, auto& k) { return parse_string(n, k, out.file, true); }},
+        });
+  }
+
   std::string file_;
   std::map<std::string, YAML::Mark> marks_;
 };
+
+}  // namespace
+
+std::optional<NodeId> node_id_from_hex(std::string_view text) {
+  if (text.starts_with("0x")) {
+    text.remove_prefix(2);
+  }
+  Bytes raw;
+  if (text.size() != 64 || !from_hex(text, raw) || raw.size() != 32) {
+    return std::nullopt;
+  }
+  NodeId id{};
+  std::copy(raw.begin(), raw.end(), id.begin());
+  return id;
+}
+
+namespace {
 
 Status fail_at(std::string key, std::string message) {
   return tl::unexpected(ConfigError{{}, 0, 0, std::move(key), std::move(message)});

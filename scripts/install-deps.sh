@@ -9,6 +9,7 @@ PACKAGES=(
   libdpdk-dev dpdk dpdk-dev
   libsecp256k1-dev libipsec-mb-dev libssl-dev libcrypto++-dev
   libyaml-cpp-dev libexpected-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
+  libspdlog-dev
   catch2 libbenchmark-dev
   libc-ares-dev dnsmasq-base
   iproute2 iputils-ping procps nodejs npm

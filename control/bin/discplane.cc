@@ -2,6 +2,10 @@
 //   discplane --config FILE        run (prints its enode:// URL and enr: record first)
 //   discplane --check-config FILE  validate the file and exit (0 valid, 2 invalid)
 // SIGINT/SIGTERM stop it cleanly (exit 0): the handler only sets a flag.
+// SIGHUP re-reads the config file and applies what can change live (control/reload.cc), one
+// log line per changed key; a bad file is reported (file:line: key) and the old config kept.
+// Diagnostics go through the spdlog logger (stderr); the identity lines and peer lines stay
+// on stdout.
 // The HTTP API and /metrics (api.listen) start after the appliance and stop before it.
 #include <signal.h>
 #include <unistd.h>
@@ -17,14 +21,45 @@
 #include "discplane/control/api.h"
 #include "discplane/control/appliance.h"
 #include "discplane/control/config.h"
+#include "discplane/control/log.h"
+#include "discplane/control/policy.h"
 #include "discplane/discovery/peer_table.h"
 
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 void on_signal(int) {
   g_stop.store(true);
+}
+void on_hangup(int) {
+  g_reload.store(true);
+}
+
+void reload(discplane::control::Appliance& a, const std::string& path) {
+  using namespace discplane::control;
+  auto& log = logger();
+  auto next = load_config(path);
+  if (!next) {
+    log.error("reload: {} (keeping the running config)", next.error().to_string());
+    return;
+  }
+  auto changes = a.reload(*next);
+  if (!changes) {
+    log.error("reload: {} (keeping the running config)", changes.error().to_string());
+    return;
+  }
+  if (changes->empty()) {
+    log.info("reload: {}: no changes", path);
+  }
+  for (const ReloadChange& c : *changes) {
+    if (c.action == ReloadAction::kApplied) {
+      log.info("reload: {}", c.to_string());
+    } else {
+      log.warn("reload: {}", c.to_string());
+    }
+  }
 }
 
 std::string protocols_of(std::uint8_t flags) {
@@ -57,6 +92,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", config.error().to_string().c_str());
       return 2;
     }
+    if (auto spec = control::policy_spec_of(config->policy); !spec) {  // the ban file
+      std::fprintf(stderr, "%s\n", spec.error().to_string().c_str());
+      return 2;
+    }
     std::printf("%s: OK\n", check_path.c_str());
     return 0;
   }
@@ -69,6 +108,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", config.error().to_string().c_str());
     return 2;
   }
+  if (auto spec = control::policy_spec_of(config->policy); !spec) {  // the ban file
+    std::fprintf(stderr, "%s\n", spec.error().to_string().c_str());
+    return 2;
+  }
 
   // Handlers first: a signal during setup (EAL start takes seconds) or right after the identity
   // lines must still end in a clean stop (exit 0), not the default action.
@@ -77,19 +120,24 @@ int main(int argc, char** argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction hup {};
+  hup.sa_handler = on_hangup;
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
+  control::set_log_level(config->logging.level);
+  auto& log = control::logger();
 
   auto appliance = control::Appliance::create(*config);
   if (!appliance) {
-    std::fprintf(stderr, "discplane: %s\n", appliance.error().c_str());
+    log.error("{}", appliance.error());
     return 1;
   }
   control::Appliance& a = **appliance;
   std::printf("%s\n%s\n", a.enode_url().c_str(), a.enr_text().c_str());
   std::fflush(stdout);
-  std::fprintf(stderr, "discplane: node %s listening on %s (%s backend, mode %s)\n",
-               a.node_id_hex().c_str(), a.bound_endpoint().to_string().c_str(),
-               std::string(control::to_string(config->dataplane.backend)).c_str(),
-               std::string(control::to_string(config->mode)).c_str());
+  log.info("node {} listening on {} ({} backend, mode {})", a.node_id_hex(),
+           a.bound_endpoint().to_string(), control::to_string(config->dataplane.backend),
+           control::to_string(config->mode));
 
   if (!quiet) {
     a.on_peer_event([](const control::PeerView& p, bool added, const control::CoreSnapshot& s) {
@@ -106,19 +154,22 @@ int main(int argc, char** argv) {
   a.start();
   auto api = control::ApiServer::start(a, config->api.listen);
   if (!api) {
-    std::fprintf(stderr, "discplane: %s\n", api.error().c_str());
+    log.error("{}", api.error());
     a.request_stop();
     a.wait();
     return 1;
   }
-  std::fprintf(stderr, "discplane: API on http://%s\n", (*api)->endpoint().to_string().c_str());
+  log.info("API on http://{}", (*api)->endpoint().to_string());
   while (!g_stop.load()) {
+    if (g_reload.exchange(false)) {
+      reload(a, config_path);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::fprintf(stderr, "discplane: stopping\n");
+  log.info("stopping");
   (*api)->stop();
   a.request_stop();
   a.wait();
-  std::fprintf(stderr, "discplane: stopped\n");
+  log.info("stopped");
   return 0;
 }

@@ -43,6 +43,10 @@ std::string_view to_string(Drop d) {
       return "tx_full";
     case Drop::kEncodeFailed:
       return "encode_failed";
+    case Drop::kPolicyBanned:
+      return "policy_banned";
+    case Drop::kPolicyNotAllowed:
+      return "policy_not_allowed";
     case Drop::kCount:
       break;
   }

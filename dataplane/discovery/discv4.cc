@@ -98,6 +98,9 @@ void Discv4State::on_packet(ByteView payload, const Endpoint& from) noexcept {
     engine_.counters().drop(Drop::kV4Malformed);  // our own key: a reflection, never valid
     return;
   }
+  if (!engine_.admits_sender(p.sender_id)) {
+    return;  // banned node id (counted)
+  }
   ++engine_.counters().rx_v4[idx(p.type)];
   // Replays: a packet's hash covers its signature and expiration, so the same hash within
   // the expiration window is the same packet sent again. Requests whose answer is larger

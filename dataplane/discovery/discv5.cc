@@ -342,12 +342,15 @@ void Discv5State::on_packet(ByteView payload, const Endpoint& from) noexcept {
   if (!h) {
     // Neither discv4 (the engine checked first) nor a discv5 header: not discovery at all.
     s.engine.counters().drop(v5wire::is_not_discv5(h.error()) ? Drop::kNotDiscovery
-                                                                : Drop::kV5Malformed);
+                                                              : Drop::kV5Malformed);
     return;
   }
   if (h->flag != v5wire::Flag::kWhoareyou && h->src_id == s.engine.local().id) {
     s.engine.counters().drop(Drop::kV5Malformed);  // our own id: a reflection
     return;
+  }
+  if (h->flag != v5wire::Flag::kWhoareyou && !s.engine.admits_sender(h->src_id)) {
+    return;  // banned node id (counted)
   }
   switch (h->flag) {
     case v5wire::Flag::kMessage:

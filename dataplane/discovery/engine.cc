@@ -54,7 +54,7 @@ std::size_t NodeIdHash::operator()(const NodeId& id) const noexcept {
 const char* name(const InMessage& m) {
   static constexpr const char* kNames[] = {"discv4-packet", "discv5-packet", "revalidate",
                                            "lookup",        "prune",         "shutdown",
-                                           "add-seed",      "register-talk"};
+                                           "add-seed",      "register-talk", "set-net-policy"};
   return kNames[m.index()];
 }
 
@@ -69,6 +69,8 @@ Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rn
       recent_(kRecentNodes),
       fork_refused_(config_.fork_filter.enabled() ? kForkRefusedNodes : 1) {
   now_ = clock_.now();
+  policy_ = std::move(config_.policy);  // held once, so a swap releases it
+  events_ = config_.events;
   local_.private_key = config_.private_key;
   local_.public_key = *crypto::derive_public_key(config_.private_key);
   local_.id = crypto::node_id_of(local_.public_key);
@@ -153,19 +155,105 @@ void Engine::dispatch_datagram(const Datagram& d) noexcept {
   if (shut_down_) {
     return;
   }
+  if (!wants(EventLevel::kDebug)) {
+    (void)process_datagram(d);
+    return;
+  }
+  // Packet log on: what this datagram did is read off the counters around it, so the drop
+  // sites and the protocol states need no hooks of their own.
+  const std::uint64_t drops = counters_.drops_total;
+  const std::uint64_t bonds = counters_.v4_bonds;
+  const std::uint64_t initiated = counters_.v5_handshakes_initiated;
+  const std::uint64_t accepted = counters_.v5_handshakes_accepted;
+  const std::uint8_t protocol = process_datagram(d);
+  if (counters_.drops_total != drops) {
+    Event e;
+    e.mono_ns = now_.mono_ns;
+    e.endpoint = d.from;
+    e.kind = EventKind::kDrop;
+    e.level = EventLevel::kDebug;
+    e.protocol = protocol;
+    e.drop = counters_.last_drop;
+    events_->push(e);
+  }
+  if (counters_.v4_bonds != bonds) {
+    emit(EventKind::kBond, EventLevel::kDebug, 4, d.from);
+  }
+  if (counters_.v5_handshakes_initiated != initiated) {
+    emit(EventKind::kHandshakeInitiated, EventLevel::kDebug, 5, d.from);
+  }
+  if (counters_.v5_handshakes_accepted != accepted) {
+    emit(EventKind::kHandshakeAccepted, EventLevel::kDebug, 5, d.from);
+  }
+}
+
+std::uint8_t Engine::process_datagram(const Datagram& d) noexcept {
   if (d.payload.size() > kMaxPacketSize) {
     counters_.drop(Drop::kTooLarge);
-    return;
+    return 0;
   }
   if (d.payload.size() < 63) {  // the smallest discv5 packet (WHOAREYOU); discv4 needs 98
     counters_.drop(Drop::kTooSmall);
-    return;
+    return 0;
+  }
+  // Banned or out-of-allow-list sources: dropped before any hashing or decryption.
+  if (policy_ != nullptr) {
+    if (const Verdict v = policy_->check_ip(d.from.ip); v != Verdict::kAllowed) {
+      counters_.drop(v == Verdict::kBanned ? Drop::kPolicyBanned : Drop::kPolicyNotAllowed);
+      return 0;
+    }
   }
   if (DiscoveryServer::classify(d.payload) == DiscoveryServer::Kind::kDiscv4) {
     handle(msg::Discv4Packet{d.payload, d.from}, *tx_);
-  } else {
-    handle(msg::Discv5Packet{d.payload, d.from}, *tx_);
+    return 4;
   }
+  handle(msg::Discv5Packet{d.payload, d.from}, *tx_);
+  return 5;
+}
+
+void Engine::emit(EventKind kind, EventLevel level, std::uint8_t protocol, const Endpoint& endpoint,
+                  const NodeId* id, std::uint32_t value) noexcept {
+  if (!wants(level)) {
+    return;
+  }
+  Event e;
+  e.mono_ns = now_.mono_ns;
+  e.endpoint = endpoint;
+  if (id != nullptr) {
+    std::memcpy(e.id_prefix.data(), id->data(), e.id_prefix.size());
+  }
+  e.value = value;
+  e.kind = kind;
+  e.level = level;
+  e.protocol = protocol;
+  events_->push(e);
+}
+
+void Engine::set_policy(const std::shared_ptr<const NetPolicy>& policy) noexcept {
+  policy_ = policy;  // the old one: one atomic decrement, never the last (see msg::SetNetPolicy)
+  std::uint32_t evicted = 0;
+  if (policy_ != nullptr) {
+    // Entries the new policy refuses leave the table (live ones and replacements). Collected
+    // in fixed batches: removing while iterating would move entries under the walk.
+    std::array<NodeId, 64> batch{};
+    for (int pass = 0; pass < 4096; ++pass) {  // bound: each pass removes up to 64 entries
+      std::size_t n = 0;
+      auto collect = [&](const PeerEntry& e) {
+        if (n < batch.size() && !admits(e)) {
+          batch[n++] = e.id;
+        }
+      };
+      table_.for_each(collect);
+      table_.for_each_replacement(collect);
+      for (std::size_t i = 0; i < n; ++i) {
+        evicted += table_.remove(batch[i]) != RemoveOutcome::kNotFound ? 1 : 0;
+      }
+      if (n < batch.size()) {
+        break;
+      }
+    }
+  }
+  emit(EventKind::kPolicyApplied, EventLevel::kInfo, 0, Endpoint{}, nullptr, evicted);
 }
 
 void Engine::handle(const InMessage& message, Transport& tx) noexcept {
@@ -199,6 +287,8 @@ void Engine::handle(const InMessage& message, Transport& tx) noexcept {
           shut_down_ = true;
         } else if constexpr (std::is_same_v<T, msg::AddSeed>) {
           add_seed(m.seed);
+        } else if constexpr (std::is_same_v<T, msg::SetNetPolicy>) {
+          set_policy(m.policy);
         } else {
           talk_handlers_.emplace_back(m.protocol, m.handler);
         }
@@ -242,6 +332,9 @@ bool Engine::fork_allowed(const enr::Record& record) noexcept {
 }
 
 void Engine::on_node_seen(Protocol p, const NodeRef& node, const enr::Record* record) noexcept {
+  if (!admits(node.id, node.endpoint.ip)) {
+    return;
+  }
   report(NodeEvent::Kind::kResponded, p, node.id, node.public_key, node.endpoint, record);
   (void)recent_.insert(node.id, RecentNode{node.public_key, node.endpoint});
   if (config_.fork_filter.enabled()) {
@@ -264,6 +357,9 @@ void Engine::on_node_seen(Protocol p, const NodeRef& node, const enr::Record* re
   const AddOutcome outcome = table_.add_seen(info, now_.mono_ns);
   if (outcome == AddOutcome::kUpdated || outcome == AddOutcome::kAlreadyKnown) {
     (void)table_.update_endpoint(node.id, node.endpoint);
+  } else if (outcome == AddOutcome::kInserted) {
+    emit(EventKind::kNodeAdded, EventLevel::kDebug, p == Protocol::kV4 ? 4 : 5, node.endpoint,
+         &node.id);
   }
   if (config_.table_observer != nullptr) {
     TableUpdate u;
@@ -341,10 +437,10 @@ void Engine::on_record(Protocol p, const enr::Record& record) noexcept {
   const UpdateOutcome o = table_.update_enr(record.node_id(), record.raw(), record.seq());
   if (o == UpdateOutcome::kUpdated) {
     ++counters_.enr_updates_learned;
-    if (auto ep = record.udp_endpoint_v4()) {
+    if (auto ep = record.udp_endpoint_v4(); ep && admits(record.node_id(), ep->ip)) {
       (void)table_.update_endpoint(record.node_id(), *ep);
     }
-    if (auto ep = record.udp_endpoint_v6()) {
+    if (auto ep = record.udp_endpoint_v6(); ep && admits(record.node_id(), ep->ip)) {
       (void)table_.update_endpoint(record.node_id(), *ep);
     }
   }
@@ -362,6 +458,9 @@ void Engine::on_nodes(Protocol p, std::uint32_t slot, const NodeId& from,
     }
     const enr::Record* record = i < records.size() ? &records[i] : nullptr;
     const Endpoint& ep = node.endpoint4.valid() ? node.endpoint4 : node.endpoint6;
+    if (!admits(node.id, node.endpoint4, node.endpoint6)) {
+      continue;  // banned or outside the allow list: neither stored nor queried
+    }
     report(NodeEvent::Kind::kLearned, p, node.id, node.public_key, ep, record);
     // Fork filter: a record of another chain stays out of the table (it still serves the
     // lookup below: routing is shared); a node without a record is checked when it arrives.
@@ -580,6 +679,10 @@ void Engine::revalidate(Protocol p) noexcept {
   if (e == nullptr) {
     return;
   }
+  if (!admits(*e)) {
+    (void)table_.remove(e->id);
+    return;
+  }
   const NodeRef ref = NodeRef::of(*e);
   if (config_.shard_router != nullptr &&
       config_.shard_router->delegate_ping(p, ref.id, ref.public_key, ref.endpoint)) {
@@ -646,7 +749,9 @@ void Engine::lookup(Protocol p, const std::optional<NodeId>& target, std::uint64
   std::array<LookupPeer, 32> seeds{};
   std::size_t count = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    seeds[count++] = LookupPeer{closest[i]->id, closest[i]->primary_endpoint()};
+    if (admits(*closest[i])) {
+      seeds[count++] = LookupPeer{closest[i]->id, closest[i]->primary_endpoint()};
+    }
   }
   // A dry table: fall back to the bootnodes.
   for (const NodeSeed& b : bootnodes_) {
@@ -662,7 +767,7 @@ void Engine::lookup(Protocol p, const std::optional<NodeId>& target, std::uint64
     for (std::size_t i = 0; i < count; ++i) {
       dup = dup || seeds[i].id == id;
     }
-    if (!dup && ep.valid()) {
+    if (!dup && ep.valid() && admits(id, ep.ip)) {
       seeds[count++] = LookupPeer{id, ep};
     }
   }
@@ -692,6 +797,10 @@ void Engine::step_lookup(std::uint32_t slot) noexcept {
       }
       if (next[i].endpoint.valid()) {
         ref->endpoint = next[i].endpoint;
+      }
+      if (!admits(ref->id, ref->endpoint.ip)) {
+        l.state->on_failure(ref->id);  // never contacted (a policy swapped in mid-lookup)
+        continue;
       }
       if (config_.shard_router != nullptr &&
           config_.shard_router->delegate_findnode(l.protocol, ref->id, ref->public_key,
@@ -800,6 +909,9 @@ void Engine::add_seed(const NodeSeed& seed) noexcept {
       seed.protocols & ((config_.enable_v4 ? kFlagV4 : 0) | (config_.enable_v5 ? kFlagV5 : 0));
   if (info.protocols == 0) {
     return;
+  }
+  if (!admits(info.id, info.endpoint4, info.endpoint6)) {
+    return;  // a banned bootnode is neither stored nor pinged
   }
   (void)table_.add_found(info, now_.mono_ns);
   NodeSeed kept = seed;
@@ -931,6 +1043,9 @@ bool DiscoveryServer::shut_down() const noexcept {
 }
 const char* DiscoveryServer::external_address_source() const noexcept {
   return engine_->local().address_source;
+}
+const NetPolicy* DiscoveryServer::net_policy() const noexcept {
+  return engine_->policy();
 }
 
 }  // namespace discplane::disc

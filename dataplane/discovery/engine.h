@@ -126,6 +126,41 @@ class Engine {
   void lookup(Protocol p, const std::optional<NodeId>& target, std::uint64_t tag) noexcept;
   void prune() noexcept;
 
+  // ---- NetPolicy and the packet log ----
+  // Whether the node may enter the table or be contacted (ban list, allow list).
+  bool admits(const NodeId& id, const IpAddress& ip) const noexcept {
+    return policy_ == nullptr || policy_->admits(id, ip);
+  }
+  // A node with both its endpoints (either may be unset): refused when the id or any set
+  // endpoint is refused, so a dual-stack node cannot be reached through its other address.
+  bool admits(const NodeId& id, const Endpoint& e4, const Endpoint& e6) const noexcept {
+    if (policy_ == nullptr) {
+      return true;
+    }
+    if (!e4.valid() && !e6.valid()) {
+      return policy_->admits(id, IpAddress{});
+    }
+    return policy_->check_id(id) == Verdict::kAllowed &&
+           (!e4.valid() || policy_->check_ip(e4.ip) == Verdict::kAllowed) &&
+           (!e6.valid() || policy_->check_ip(e6.ip) == Verdict::kAllowed);
+  }
+  bool admits(const PeerEntry& e) const noexcept { return admits(e.id, e.endpoint4, e.endpoint6); }
+  // Packets from a banned node id are dropped as soon as the id is known (counted here).
+  bool admits_sender(const NodeId& id) noexcept {
+    if (policy_ != nullptr && policy_->check_id(id) != Verdict::kAllowed) {
+      counters_.drop(Drop::kPolicyBanned);
+      return false;
+    }
+    return true;
+  }
+  const NetPolicy* policy() const noexcept { return policy_.get(); }
+  // The level check comes first (one relaxed load); nothing is built when it fails.
+  bool wants(EventLevel level) const noexcept {
+    return events_ != nullptr && events_->wants(level);
+  }
+  void emit(EventKind kind, EventLevel level, std::uint8_t protocol, const Endpoint& endpoint,
+            const NodeId* id = nullptr, std::uint32_t value = 0) noexcept;
+
   TalkHandler* talk_handler(ByteView protocol) noexcept;
   // A node's key and endpoint from the table or the recent-answers cache.
   std::optional<NodeRef> resolve(const NodeId& id) const noexcept;
@@ -139,6 +174,10 @@ class Engine {
     }
   }
   void dispatch_datagram(const Datagram& d) noexcept;
+  // Classifies and handles one datagram; returns the protocol it went to (4, 5; 0: dropped
+  // before classification).
+  std::uint8_t process_datagram(const Datagram& d) noexcept;
+  void set_policy(const std::shared_ptr<const NetPolicy>& policy) noexcept;
   void add_seed(const NodeSeed& seed) noexcept;
   void step_lookup(std::uint32_t slot) noexcept;
   void finish_lookup(std::uint32_t slot) noexcept;
@@ -186,6 +225,9 @@ class Engine {
   FixedLruMap<NodeId, RecentNode, NodeIdHash> recent_;
   // Ids whose record the fork filter refused, with the refused record's seq.
   FixedLruMap<NodeId, std::uint64_t, NodeIdHash> fork_refused_;
+
+  std::shared_ptr<const NetPolicy> policy_;  // null: admit everyone
+  EventSink* events_ = nullptr;
 
   std::unique_ptr<Discv4State> v4_;
   std::unique_ptr<Discv5State> v5_;

@@ -15,6 +15,8 @@
 #include "discplane/control/config.h"
 #include "discplane/control/core_snapshot.h"
 #include "discplane/control/crawl.h"
+#include "discplane/control/packet_log.h"
+#include "discplane/control/reload.h"
 #include "discplane/control/snapshot.h"
 #include "discplane/discovery/server.h"
 
@@ -82,6 +84,13 @@ class Appliance {
   const Config& config() const;
   // Crawl mode: the crawl's counters (any thread); nullopt in the other modes.
   std::optional<CrawlStats> crawl_stats() const;
+
+  // SIGHUP: applies what can change live from `next` (see reload.h): new bootnodes are seeded,
+  // the ban/allow lists are rebuilt (the ban file re-read) and swapped into the core through the
+  // command ring, log level and packet-log rate set. Returns one entry per changed key (applied,
+  // or ignored until a restart); an error (a bad ban file) applies nothing. Call from one thread
+  // at a time (the program's main thread).
+  [[nodiscard]] Result<std::vector<ReloadChange>, ConfigError> reload(const Config& next);
 
  private:
   struct Impl;

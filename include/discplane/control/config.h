@@ -16,6 +16,7 @@
 #include "discplane/common/bytes.h"
 #include "discplane/common/endpoint.h"
 #include "discplane/common/result.h"
+#include "discplane/discovery/net_policy.h"
 
 namespace discplane::control {
 
@@ -157,7 +158,28 @@ struct Config {
   };
   struct Logging {
     LogLevel level = LogLevel::kInfo;  // error | warn | info | debug. Default info.
+    // Per-packet log lines (drops, bonds, handshakes: debug level) per second at most, with
+    // bursts of as many; the rest are counted and reported as "N lines suppressed". 0 turns
+    // the packet log off. Default 20.
+    std::uint32_t packet_log_rate = 20;
     friend bool operator==(const Logging&, const Logging&) = default;
+  };
+  // Who the engine talks to (reloadable on SIGHUP). Banned nodes and addresses are dropped on
+  // arrival, never stored and never contacted; with an allow list set, only endpoints inside it
+  // are (geth's --netrestrict).
+  struct Policy {
+    struct Ban {
+      std::vector<NodeId> node_ids;   // 64 hex digits each. Default none.
+      std::vector<IpAddress> ips;     // single addresses. Default none.
+      std::vector<disc::Cidr> cidrs;  // "10.0.0.0/8", "fd00::/8". Default none.
+      // A file of more entries, one per line (node id, address or CIDR; '#' comments), read at
+      // start and on every reload. Empty = none. Default empty.
+      std::string file;
+      friend bool operator==(const Ban&, const Ban&) = default;
+    };
+    Ban ban;
+    std::vector<disc::Cidr> allow;  // CIDRs; empty = every address allowed. Default empty.
+    friend bool operator==(const Policy&, const Policy&) = default;
   };
   struct NodeDb {
     // Where known nodes are saved between runs; empty = not saved. Default empty.
@@ -234,6 +256,7 @@ struct Config {
   Bootnode bootnode;
   ForkFilter fork_filter;
   DnsDiscovery dns_discovery;
+  Policy policy;
 
   bool runs(Protocol p) const;
   // Rules between fields (dpdk needs EAL args and an address, at least one protocol, ...).
@@ -242,6 +265,9 @@ struct Config {
 
   friend bool operator==(const Config&, const Config&) = default;
 };
+
+// 64 hex digits (an optional 0x prefix), as node ids are written in logs and the API.
+[[nodiscard]] std::optional<NodeId> node_id_from_hex(std::string_view text);
 
 // Reads, parses and validates a YAML file. Unknown keys, wrong types and bad values are errors.
 [[nodiscard]] Result<Config, ConfigError> load_config(const std::filesystem::path& path);

@@ -28,6 +28,8 @@ enum class Drop : std::uint8_t {
   kDisabledProtocol,    // packet of a protocol turned off in the config
   kTxFull,              // the backend had no TX buffer
   kEncodeFailed,
+  kPolicyBanned,      // source IP/CIDR or sender node id on the ban list (NetPolicy)
+  kPolicyNotAllowed,  // source outside the allow list (NetPolicy, netrestrict)
   kCount,
 };
 std::string_view to_string(Drop d);
@@ -48,7 +50,7 @@ struct Counters {
   std::uint64_t v4_bonds = 0;            // endpoint proofs established
   std::uint64_t v4_pings_sent_back = 0;  // pings to complete a bond with a new sender
   std::uint64_t v4_request_timeouts = 0;
-  std::uint64_t v4_late_pongs = 0;        // Pongs accepted after their ping timed out
+  std::uint64_t v4_late_pongs = 0;  // Pongs accepted after their ping timed out
   std::uint64_t v5_whoareyou_sent = 0;
   std::uint64_t v5_whoareyou_resent = 0;      // same challenge repeated while pending
   std::uint64_t v5_handshakes_initiated = 0;  // we answered a WHOAREYOU
@@ -70,7 +72,16 @@ struct Counters {
   std::array<std::uint64_t, 8> lookup_duration_ms_hist{};
   std::uint64_t lookup_duration_ms_sum = 0;
 
-  void drop(Drop d) { ++drops[static_cast<std::size_t>(d)]; }
+  // Every drop, and the reason of the last one: the engine compares these around a datagram
+  // to report its drop to the packet log without a hook at each drop site.
+  std::uint64_t drops_total = 0;
+  Drop last_drop = Drop::kCount;
+
+  void drop(Drop d) {
+    ++drops[static_cast<std::size_t>(d)];
+    ++drops_total;
+    last_drop = d;
+  }
   std::uint64_t dropped(Drop d) const { return drops[static_cast<std::size_t>(d)]; }
 };
 

@@ -28,9 +28,11 @@
 #include "discplane/crypto/random.h"
 #include "discplane/crypto/secp256k1.h"
 #include "discplane/discovery/counters.h"
+#include "discplane/discovery/events.h"
 #include "discplane/discovery/io.h"
 #include "discplane/discovery/ip_votes.h"
 #include "discplane/discovery/lookup.h"
+#include "discplane/discovery/net_policy.h"
 #include "discplane/discovery/peer_table.h"
 #include "discplane/discovery/table_sync.h"
 #include "discplane/wire/enr.h"
@@ -131,6 +133,10 @@ struct ServerConfig {
   // On the table owner: where revalidation pings and lookup queries for other shards'
   // endpoints go (nullptr: everything leaves from here).
   ShardRouter* shard_router = nullptr;
+  // Ban/allow lists (null: everyone admitted); replaced at run time by msg::SetNetPolicy.
+  std::shared_ptr<const NetPolicy> policy;
+  // The packet log's sink (null: no events). Not owned; must outlive the engine.
+  EventSink* events = nullptr;
 };
 
 // A node handed in by the control plane (bootnode, node database, DNS list): an ENR, or an
@@ -207,10 +213,18 @@ struct RegisterTalkProtocol {
   std::string protocol;
   TalkHandler handler;
 };
+// Swaps in a new ban/allow policy (null: admit everyone) and evicts table entries it refuses.
+// Freeing: the core never drops the last reference. The sender keeps its own reference to
+// every policy it sent and frees an old one on its own thread once use_count() shows that the
+// core (and the ring) let go of it; the core's part is one atomic decrement.
+struct SetNetPolicy {
+  std::shared_ptr<const NetPolicy> policy;
+};
 }  // namespace msg
 
-using InMessage = std::variant<msg::Discv4Packet, msg::Discv5Packet, msg::Revalidate, msg::Lookup,
-                               msg::Prune, msg::Shutdown, msg::AddSeed, msg::RegisterTalkProtocol>;
+using InMessage =
+    std::variant<msg::Discv4Packet, msg::Discv5Packet, msg::Revalidate, msg::Lookup, msg::Prune,
+                 msg::Shutdown, msg::AddSeed, msg::RegisterTalkProtocol, msg::SetNetPolicy>;
 const char* name(const InMessage& m);
 
 // What the protocol states call back into: the shared half of the engine.
@@ -270,6 +284,8 @@ class DiscoveryServer final : public DatagramSink {
   bool shut_down() const noexcept;
   // Human description of how the external address was learned ("config", "votes", "none").
   const char* external_address_source() const noexcept;
+  // The policy in force (null: none).
+  const NetPolicy* net_policy() const noexcept;
 
  private:
   std::unique_ptr<Engine> engine_;

@@ -76,6 +76,7 @@ TEST_CASE("conf/discplane.yaml equals the defaults except its loopback listen",
   CHECK(loaded->crawl == expected.crawl);
   CHECK(loaded->bootnode == expected.bootnode);
   CHECK(loaded->fork_filter == expected.fork_filter);
+  CHECK(loaded->policy == expected.policy);
   CHECK(*loaded == expected);
 }
 
@@ -132,7 +133,13 @@ TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
                        "dns_discovery.server",
                        "dns_discovery.resync_interval",
                        "dns_discovery.query_timeout",
-                       "dns_discovery.max_entries"};
+                       "dns_discovery.max_entries",
+                       "logging.packet_log_rate",
+                       "policy.ban.node_ids",
+                       "policy.ban.ips",
+                       "policy.ban.cidrs",
+                       "policy.ban.file",
+                       "policy.allow"};
   for (const char* key : all) {
     INFO(key);
     CHECK(std::count(keys.begin(), keys.end(), key) == 1);
