@@ -43,6 +43,8 @@ std::string_view to_string(Drop d) {
       return "tx_full";
     case Drop::kEncodeFailed:
       return "encode_failed";
+    case Drop::kV4AmpLimited:
+      return "v4_amplification_limited";
     case Drop::kCount:
       break;
   }

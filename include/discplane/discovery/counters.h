@@ -28,6 +28,7 @@ enum class Drop : std::uint8_t {
   kDisabledProtocol,    // packet of a protocol turned off in the config
   kTxFull,              // the backend had no TX buffer
   kEncodeFailed,
+  kV4AmpLimited,  // Pong / bond Ping to an unverified endpoint over the amplification budget
   kCount,
 };
 std::string_view to_string(Drop d);
@@ -48,7 +49,7 @@ struct Counters {
   std::uint64_t v4_bonds = 0;            // endpoint proofs established
   std::uint64_t v4_pings_sent_back = 0;  // pings to complete a bond with a new sender
   std::uint64_t v4_request_timeouts = 0;
-  std::uint64_t v4_late_pongs = 0;        // Pongs accepted after their ping timed out
+  std::uint64_t v4_late_pongs = 0;  // Pongs accepted after their ping timed out
   std::uint64_t v5_whoareyou_sent = 0;
   std::uint64_t v5_whoareyou_resent = 0;      // same challenge repeated while pending
   std::uint64_t v5_handshakes_initiated = 0;  // we answered a WHOAREYOU
