@@ -538,6 +538,8 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   sc.table.revalidation_interval_ns = ns_of(config.timers.revalidate_interval.discv4);
   sc.bond_lifetime_ns = ns_of(config.discv4.bond_lifetime);
   sc.v4_request_timeout_ns = ns_of(config.discv4.request_timeout);
+  sc.v4_amp_per_ip_burst = config.discv4.amplification_burst_per_ip;
+  sc.v4_amp_global_burst = config.discv4.amplification_burst_global;
   sc.max_sessions = config.discv5.max_sessions;
   sc.session_idle_timeout_ns = ns_of(config.discv5.session_idle_timeout);
   sc.whoareyou_per_ip_rate = config.discv5.whoareyou_rate_per_ip;

@@ -519,6 +519,15 @@ class Parser {
              [&](auto& n, auto& k) { return parse_duration_field(n, k, out.bond_lifetime); }},
             {"request_timeout",
              [&](auto& n, auto& k) { return parse_duration_field(n, k, out.request_timeout); }},
+            // At least one Pong and one Ping (<= 180 B each): a first contact must bond.
+            {"amplification_burst_per_ip",
+             [&](auto& n, auto& k) {
+               return parse_uint(n, k, out.amplification_burst_per_ip, 360, 1u << 24);
+             }},
+            {"amplification_burst_global",
+             [&](auto& n, auto& k) {
+               return parse_uint(n, k, out.amplification_burst_global, 360, 1u << 30);
+             }},
         });
   }
 

@@ -47,6 +47,8 @@ std::string_view to_string(Drop d) {
       return "policy_banned";
     case Drop::kPolicyNotAllowed:
       return "policy_not_allowed";
+    case Drop::kV4AmpLimited:
+      return "v4_amplification_limited";
     case Drop::kCount:
       break;
   }

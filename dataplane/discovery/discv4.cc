@@ -17,6 +17,9 @@ namespace {
 constexpr std::int64_t kBondSettleNs = 300 * kMillisecond;
 // A Neighbors answer is complete at this many nodes (k); fewer means wait for the timeout.
 constexpr std::uint32_t kFindNodeComplete = 16;
+// Upper bound of our Pong and Ping sizes (IPv6 endpoints, 8-byte enr-seq: 171 and 164 B):
+// what must be affordable before one is signed for an unverified endpoint.
+constexpr std::size_t kV4ReplyMax = 180;
 // How long after sending a Ping its Pong is still accepted, past the request timeout.
 constexpr std::int64_t kLatePongWindowNs = 10 * kSecond;
 
@@ -32,7 +35,9 @@ Discv4State::Discv4State(Engine& engine)
       findnodes_(engine.config().v4_max_pending),
       enr_requests_(std::max<std::uint32_t>(64, engine.config().v4_max_pending / 4)),
       seen_(engine.config().v4_max_pending * 4),
-      late_pings_(std::max<std::uint32_t>(64, engine.config().v4_max_pending / 4)) {}
+      late_pings_(std::max<std::uint32_t>(64, engine.config().v4_max_pending / 4)),
+      amp_(engine.config().v4_amp_ips, engine.config().v4_amp_per_ip_burst,
+           engine.config().v4_amp_global_burst) {}
 
 std::uint64_t Discv4State::expiration() const noexcept {
   return static_cast<std::uint64_t>(engine_.now().unix_s + engine_.config().v4_expiration_s);
@@ -102,6 +107,9 @@ void Discv4State::on_packet(ByteView payload, const Endpoint& from) noexcept {
     return;  // banned node id (counted)
   }
   ++engine_.counters().rx_v4[idx(p.type)];
+  // Every signed datagram earns its sender's IP (and the total) credit for replies to
+  // unverified endpoints: what we send them stays within what was sent in their name.
+  amp_.earn(from.ip, payload.size());
   // Replays: a packet's hash covers its signature and expiration, so the same hash within
   // the expiration window is the same packet sent again. Requests whose answer is larger
   // than they are (FindNode, ENRRequest) are dropped when replayed: a replay with a spoofed
@@ -147,8 +155,14 @@ void Discv4State::handle_ping(const v4wire::Packet& p, const v4wire::Ping& m,
   if (expired(m.expiration)) {
     return;
   }
-  MutableByteView buf = engine_.tx_buffer();
-  if (!buf.empty()) {
+  // A sender without an endpoint proof at this IP is unverified: both packets we answer
+  // with are paid from the amplification budget (the Pong first: the protocol wants it).
+  const bool unverified = !bonded(p.sender_id, from.ip);
+  bool ponged = false;
+  MutableByteView buf;
+  if (unverified && !amp_.affordable(from.ip, kV4ReplyMax)) {
+    engine_.counters().drop(Drop::kV4AmpLimited);
+  } else if (buf = engine_.tx_buffer(); !buf.empty()) {
     v4wire::Pong pong;
     pong.to = {from.ip, from.port, m.from.tcp};
     pong.ping_hash = p.hash;
@@ -156,10 +170,17 @@ void Discv4State::handle_ping(const v4wire::Packet& p, const v4wire::Ping& m,
     pong.enr_seq = engine_.local().record.seq();
     auto enc = v4wire::encode_pong(engine_.local().private_key, pong, buf);
     if (enc) {
+      if (unverified) {
+        amp_.spend(from.ip, enc->size);
+      }
       count_tx(PacketType::kPong, enc->size, from);
+      ponged = true;
     } else {
       engine_.counters().drop(Drop::kEncodeFailed);
     }
+  }
+  if (!ponged && unverified) {
+    return;  // no Pong (over budget, TX full): nothing proved to them, nothing to remember
   }
 
   // They pinged and we answered: from their side we are now verified.
@@ -167,7 +188,9 @@ void Discv4State::handle_ping(const v4wire::Packet& p, const v4wire::Ping& m,
   if (bond == nullptr || bond->ip != from.ip) {
     bond = bonds_.insert(p.sender_id, Bond{from.ip, 0, 0, false}).value;
   }
-  bond->ping_received_ns = engine_.now().mono_ns;
+  if (ponged) {
+    bond->ping_received_ns = engine_.now().mono_ns;
+  }
 
   const NodeRef ref{p.sender_id, p.sender, from};
   if (bonded(p.sender_id, from.ip)) {
@@ -180,7 +203,7 @@ void Discv4State::handle_ping(const v4wire::Packet& p, const v4wire::Ping& m,
       bond->want_enr = false;
       request_enr(ref);
     }
-  } else if (send_ping(ref, PingPurpose::kBond)) {
+  } else if (send_ping(ref, PingPurpose::kBond, /*unverified=*/true)) {
     ++engine_.counters().v4_pings_sent_back;
   }
 
@@ -379,7 +402,7 @@ void Discv4State::handle_enrresponse(const v4wire::Packet& p, const v4wire::ENRR
 
 // ---- outgoing ------------------------------------------------------------------------------
 
-bool Discv4State::send_ping(const NodeRef& node, PingPurpose purpose) noexcept {
+bool Discv4State::send_ping(const NodeRef& node, PingPurpose purpose, bool unverified) noexcept {
   if (!node.endpoint.valid()) {
     return false;
   }
@@ -389,6 +412,10 @@ bool Discv4State::send_ping(const NodeRef& node, PingPurpose purpose) noexcept {
     if (purpose == PingPurpose::kRevalidate) {
       pending->purpose = purpose;
     }
+    return false;
+  }
+  if (unverified && !amp_.affordable(node.endpoint.ip, kV4ReplyMax)) {
+    engine_.counters().drop(Drop::kV4AmpLimited);
     return false;
   }
   MutableByteView buf = engine_.tx_buffer();
@@ -408,6 +435,9 @@ bool Discv4State::send_ping(const NodeRef& node, PingPurpose purpose) noexcept {
   }
   (void)pings_.insert(node.id, PendingPing{enc->hash, node.endpoint, node.public_key,
                                            engine_.now().mono_ns, purpose});
+  if (unverified) {
+    amp_.spend(node.endpoint.ip, enc->size);
+  }
   count_tx(PacketType::kPing, enc->size, node.endpoint);
   return true;
 }

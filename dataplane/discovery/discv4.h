@@ -9,6 +9,7 @@
 #include "discplane/discovery/lru_map.h"
 #include "discplane/wire/v4wire.h"
 
+#include "amp_budget.h"
 #include "engine.h"
 
 namespace discplane::disc {
@@ -22,7 +23,9 @@ class Discv4State {
   // ---- per-protocol primitives used by revalidate / lookup / bootstrap ----
   enum class PingPurpose : std::uint8_t { kBond, kRevalidate };
   // Sends a Ping unless one is already outstanding for the node. Returns true when sent.
-  bool send_ping(const NodeRef& node, PingPurpose purpose) noexcept;
+  // `unverified`: the Ping answers a Ping from an endpoint without a proof, so it is paid
+  // from the amplification budget (and not sent when that is short).
+  bool send_ping(const NodeRef& node, PingPurpose purpose, bool unverified = false) noexcept;
   // Asks `node` for the nodes closest to target_key's id for lookup `lookup_slot`. When the
   // peer may not consider us bonded yet, pings first and sends the FindNode once the peer
   // has had the chance to ping back (as geth's ensureBond).
@@ -39,6 +42,7 @@ class Discv4State {
   bool bonded(const NodeId& id, const IpAddress& ip) const noexcept;
   std::size_t pending_pings() const noexcept { return pings_.size(); }
   std::size_t pending_findnodes() const noexcept { return findnodes_.size(); }
+  std::size_t amp_tracked_ips() const noexcept { return amp_.tracked_ips(); }
 
  private:
   struct PendingPing {
@@ -111,6 +115,7 @@ class Discv4State {
   // marks the node alive instead of being dropped as unsolicited.
   FixedLruMap<NodeId, PendingPing, NodeIdHash> late_pings_;
   CachedFindNode cached_findnode_;
+  AmpBudget amp_;
   std::array<v4wire::NeighborNode, 16> neighbor_scratch_{};
   std::array<PeerInfo, 16> found_scratch_{};
 };

@@ -578,7 +578,10 @@ class Discplane {
       << "\n    discv5: " << o.revalidate << "\n  lookup_interval:\n    discv4: " << o.lookup
       << "\n    discv5: " << o.lookup << "\n  snapshot_interval: 200ms\n";
     api_port_ = free_port(SOCK_STREAM);
-    y << "discv4:\n  request_timeout: " << o.v4_timeout << "\n";
+    // All JS nodes share one IP too: 14 first contacts at once are ~4 KB of Pong + Ping
+    // before their Pongs pay it back, over the default per-IP amplification burst.
+    y << "discv4:\n  request_timeout: " << o.v4_timeout
+      << "\n  amplification_burst_per_ip: 65536\n";
     // Every JS node sends from one IP: the per-IP WHOAREYOU limit (default 5/s) would make
     // a dozen nodes that start at once look like one flooding host.
     y << "discv5:\n  whoareyou_rate_per_ip: 1000\n";

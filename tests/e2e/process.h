@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -28,9 +29,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -401,27 +402,85 @@ struct PeerState {
     return it != protocols.end() && it->second == flags;
   }
 
+  // One "peer" line, parsed by hand (std::regex trips GCC 12's -Wmaybe-uninitialized under
+  // ASan): "peer [+-] <16 hex> <flags> +<endpoint> +d= *<n> | table: <n> nodes (v4 <n>, v5 <n>)".
+  struct Line {
+    char sign = 0;
+    std::string id16;
+    std::string flags;
+    std::string endpoint;
+  };
+  static std::optional<Line> parse_line(std::string_view l) {
+    auto lit = [&](std::string_view s) {
+      if (!l.starts_with(s)) {
+        return false;
+      }
+      l.remove_prefix(s.size());
+      return true;
+    };
+    auto spaces = [&](bool required) {
+      const std::size_t n = l.find_first_not_of(' ');
+      const std::size_t skip = n == std::string_view::npos ? l.size() : n;
+      l.remove_prefix(skip);
+      return skip > 0 || !required;
+    };
+    auto word = [&](std::string& out) {  // \S+
+      const std::size_t n = std::min(l.find_first_of(" \t"), l.size());
+      out.assign(l.substr(0, n));
+      l.remove_prefix(n);
+      return n > 0;
+    };
+    auto digits = [&]() {  // \d+
+      std::size_t n = 0;
+      while (n < l.size() && l[n] >= '0' && l[n] <= '9') {
+        ++n;
+      }
+      l.remove_prefix(n);
+      return n > 0;
+    };
+    Line out;
+    if (!lit("peer ") || l.empty() || (l[0] != '+' && l[0] != '-')) {
+      return std::nullopt;
+    }
+    out.sign = l[0];
+    l.remove_prefix(1);
+    if (!lit(" ") || l.size() < 16) {
+      return std::nullopt;
+    }
+    out.id16.assign(l.substr(0, 16));
+    for (char c : out.id16) {
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+        return std::nullopt;
+      }
+    }
+    l.remove_prefix(16);
+    if (!lit(" ") || !word(out.flags) || !spaces(true) || !word(out.endpoint) || !spaces(true) ||
+        !lit("d=") || !spaces(false) || !digits() || !lit(" | table: ") || !digits() ||
+        !lit(" nodes (v4 ") || !digits() || !lit(", v5 ") || !digits() || !lit(")") || !l.empty()) {
+      return std::nullopt;
+    }
+    return out;
+  }
+
   static PeerState of(const std::vector<std::string>& lines) {
-    static const std::regex re(
-        R"(^peer ([+-]) ([0-9a-f]{16}) (\S+) +(\S+) +d= *(\d+) \| table: (\d+) nodes \(v4 (\d+), v5 (\d+)\)$)");
     PeerState s;
     for (const auto& l : lines) {
       if (!l.starts_with("peer ")) {
         continue;
       }
-      std::smatch m;
-      if (!std::regex_match(l, m, re)) {
+      const auto m = parse_line(l);
+      if (!m) {
         ++s.malformed;
         continue;
       }
-      if (m[1] == "+") {
+      if (m->sign == '+') {
         ++s.added;
-        s.protocols[m[2]] = m[3];
-        s.endpoints[m[2]] = m[4];
+        s.protocols[m->id16] = m->flags;
+        s.endpoints[m->id16] = m->endpoint;
       } else {
         ++s.removed;
-        s.protocols.erase(m[2]);
-        s.endpoints.erase(m[2]);
+        s.protocols.erase(m->id16);
+        s.endpoints.erase(m->id16);
       }
     }
     return s;

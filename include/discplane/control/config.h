@@ -137,6 +137,10 @@ struct Config {
     Duration bond_lifetime = std::chrono::hours(12);
     // Wait for a reply before a request counts as failed. Default 500ms.
     Duration request_timeout = std::chrono::milliseconds(500);
+    // Anti-amplification: bytes we may send to endpoints without an endpoint proof beyond
+    // the bytes received, per source IP and in total (docs/security.md). Default 2048, 65536.
+    std::uint32_t amplification_burst_per_ip = 2048;
+    std::uint32_t amplification_burst_global = 65536;
     friend bool operator==(const Discv4&, const Discv4&) = default;
   };
   struct Discv5 {

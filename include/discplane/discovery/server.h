@@ -97,6 +97,12 @@ struct ServerConfig {
   std::int64_t v4_expiration_s = 20;    // expiration we stamp on our packets
   std::uint32_t v4_max_pending = 4096;  // outstanding pings/findnodes/enr requests
   std::uint32_t v4_max_bonds = 65536;   // endpoint proofs remembered (also off-table)
+  // Anti-amplification (docs/security.md): bytes sent to an endpoint without an endpoint
+  // proof (Pong and bond Ping for a Ping) are paid from credit earned by discv4 bytes
+  // received, per source IP and in total, each starting at (and capped by) its burst.
+  std::uint32_t v4_amp_per_ip_burst = 2048;
+  std::uint32_t v4_amp_global_burst = 65536;
+  std::uint32_t v4_amp_ips = 65536;  // IPs tracked (LRU)
 
   // discv5
   std::uint32_t max_sessions = 8192;

@@ -112,6 +112,8 @@ TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
                        "table.table_ip_limit",
                        "discv4.bond_lifetime",
                        "discv4.request_timeout",
+                       "discv4.amplification_burst_per_ip",
+                       "discv4.amplification_burst_global",
                        "discv5.max_sessions",
                        "discv5.session_idle_timeout",
                        "discv5.whoareyou_rate_per_ip",
@@ -312,6 +314,9 @@ TEST_CASE("error: wrong type", "[control][config]") {
   CHECK(map_as_scalar.key == "network");
   CHECK(contains(map_as_scalar.message, "expected a mapping"));
 
+  auto amp = load_error(dir, "mode: node\ndiscv4:\n  amplification_burst_per_ip: 100\n");
+  CHECK(amp.key == "discv4.amplification_burst_per_ip");
+  CHECK(amp.line == 3);
   auto range = load_error(dir, "dataplane:\n  dpdk:\n    rx_queue_size: 1000\n");
   CHECK(range.key == "dataplane.dpdk.rx_queue_size");
   CHECK(contains(range.message, "power of two"));

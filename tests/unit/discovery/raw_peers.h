@@ -53,11 +53,11 @@ struct RawV4Peer {
     out.resize(enc->size);
     return out;
   }
-  std::uint64_t exp(const FakeClock& c, std::int64_t offset = 20) const {
+  std::uint64_t exp(const disc::Clock& c, std::int64_t offset = 20) const {
     return static_cast<std::uint64_t>(c.now().unix_s + offset);
   }
   // `from` is what the Ping claims (default: our own endpoint); replies must ignore it.
-  Bytes ping(const FakeClock& c, std::optional<std::uint64_t> enr_seq = std::nullopt,
+  Bytes ping(const disc::Clock& c, std::optional<std::uint64_t> enr_seq = std::nullopt,
              std::int64_t offset = 20, v4wire::RpcEndpoint from = {}) const {
     v4wire::Ping p;
     p.from = from.ip.valid() ? from : v4wire::RpcEndpoint{ep.ip, ep.port, 0};
@@ -67,7 +67,7 @@ struct RawV4Peer {
     return encode([&](MutableByteView out) { return v4wire::encode_ping(key, p, out); });
   }
   // `to` is how we claim to see the engine (a vote for its external address).
-  Bytes pong(const FakeClock& c, const Hash256& ping_hash,
+  Bytes pong(const disc::Clock& c, const Hash256& ping_hash,
              std::optional<std::uint64_t> enr_seq = std::nullopt,
              v4wire::RpcEndpoint to = {IpAddress::v4(127, 0, 0, 1), 30303, 0}) const {
     v4wire::Pong p;
@@ -77,14 +77,14 @@ struct RawV4Peer {
     p.enr_seq = enr_seq;
     return encode([&](MutableByteView out) { return v4wire::encode_pong(key, p, out); });
   }
-  Bytes findnode(const FakeClock& c, const crypto::PublicKey& target,
+  Bytes findnode(const disc::Clock& c, const crypto::PublicKey& target,
                  std::int64_t offset = 20) const {
     v4wire::FindNode f;
     f.target = target;
     f.expiration = exp(c, offset);
     return encode([&](MutableByteView out) { return v4wire::encode_findnode(key, f, out); });
   }
-  Bytes enrrequest(const FakeClock& c) const {
+  Bytes enrrequest(const disc::Clock& c) const {
     return encode([&](MutableByteView out) {
       return v4wire::encode_enrrequest(key, v4wire::ENRRequest{exp(c)}, out);
     });
@@ -95,7 +95,7 @@ struct RawV4Peer {
     r.record_rlp = record_rlp;
     return encode([&](MutableByteView out) { return v4wire::encode_enrresponse(key, r, out); });
   }
-  Bytes neighbors(const FakeClock& c, std::span<const v4wire::NeighborNode> nodes) const {
+  Bytes neighbors(const disc::Clock& c, std::span<const v4wire::NeighborNode> nodes) const {
     Bytes out(1280);
     auto enc = v4wire::encode_neighbors(key, nodes, exp(c), out);
     REQUIRE(enc);

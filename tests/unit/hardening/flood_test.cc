@@ -271,6 +271,9 @@ TEST_CASE("flood: discv4 FindNode and ENRRequest from unbonded senders get zero 
 TEST_CASE("flood: spoofed discv4 pings draw at most one pong each and one ping per sender",
           "[hardening][flood][v4]") {
   Target e;
+  const V4Peer regular(7, Endpoint{IpAddress::v4(127, 0, 0, 7), 30307});
+  (void)bond_v4(e, regular);  // bonded before the flood
+  const std::uint64_t out0 = e.tx.bytes;
   std::size_t pongs = 0;
   std::size_t pings = 0;
   std::size_t other = 0;
@@ -283,6 +286,7 @@ TEST_CASE("flood: spoofed discv4 pings draw at most one pong each and one ping p
   const std::size_t kSenders = 300;
   const std::size_t kSpoofs = 4;
   std::size_t delivered = 0;
+  std::uint64_t in = 0;
   for (std::size_t i = 0; i < kSenders; ++i) {
     const V4Peer attacker(20'000 + i, Endpoint{IpAddress::v4(198, 19, 0, 1), 1});
     for (std::size_t s = 0; s < kSpoofs; ++s) {
@@ -292,15 +296,26 @@ TEST_CASE("flood: spoofed discv4 pings draw at most one pong each and one ping p
                                              static_cast<std::uint8_t>(i)),
                                static_cast<std::uint16_t>(3000 + i)});
       ++delivered;
+      in += ping.size();
     }
   }
   REQUIRE(pongs <= delivered);
+  // The anti-amplification budget (docs/security.md): no more out than in + the global burst.
+  REQUIRE(e.tx.bytes - out0 <= in + ServerConfig{}.v4_amp_global_burst);
   REQUIRE(other == 0);
   REQUIRE(pings <= kSenders);              // one outstanding ping per node id
-  REQUIRE(e.server->table().size() == 0);  // nobody answered our pings: nobody bonded
-  REQUIRE(e.counters().v4_bonds == 0);
+  REQUIRE(e.server->table().size() == 1);  // nobody answered our pings: only `regular`
+  REQUIRE(e.counters().v4_bonds == 1);
 
-  // A well-behaved peer bonds and is listed afterwards.
+  REQUIRE(e.dropped(Drop::kV4AmpLimited) > 0);  // the global account ran dry
+
+  // A well-behaved peer bonds and is listed afterwards, once verified traffic (here one
+  // bonded peer's Pings; on a live node revalidation Pongs and bonded peers' requests)
+  // has refilled the global account: a flood leaves it near empty and nothing refills it
+  // with time (docs/security.md).
+  for (std::int64_t i = 0; i < 4; ++i) {
+    (void)e.exchange(regular.ping(e.clock, std::nullopt, 30 + i), regular.ep);
+  }
   const V4Peer legit(6, Endpoint{IpAddress::v4(127, 0, 0, 6), 30306});
   (void)bond_v4(e, legit);
   REQUIRE(e.server->table().find(legit.id) != nullptr);
