@@ -133,3 +133,54 @@ TEST_CASE("workers: 2: clients on both workers bond (discv4) and handshake (disc
   }
   node.wait();
 }
+
+TEST_CASE("workers: 2: a bootnode on worker 1 is bonded through worker 1, no ping times out",
+          "[e2e][socket][multicore]") {
+  test::TempDir dir;
+  Config sc = node_config(dir, "sharded", free_port());
+  sc.dataplane.workers = 2;
+  sc.protocols = {Protocol::kDiscv4};
+  auto created = Appliance::create(sc);
+  REQUIRE(created);
+  Appliance& node = **created;
+  const NodeId node_id = node.snapshots().acquire()->local_id;
+
+  // A plain discv4 node whose port steers to worker 1: the owner's bond ping must leave from
+  // worker 1's socket, or the pong lands on a worker that did not send the ping.
+  std::uint16_t port = 0;
+  for (int tries = 0; tries < 200 && port == 0; ++tries) {
+    const std::uint16_t p = free_port();
+    if (node.shard_of(Endpoint{IpAddress::v4(127, 0, 0, 1), p}) == 1) {
+      port = p;
+    }
+  }
+  REQUIRE(port != 0);
+  Config bc = node_config(dir, "boot", port);
+  bc.protocols = {Protocol::kDiscv4};
+  auto boot_created = Appliance::create(bc);
+  REQUIRE(boot_created);
+  Appliance& boot = **boot_created;
+  const NodeId boot_id = boot.snapshots().acquire()->local_id;
+  boot.start();
+  // The node learns the bootnode only from its config: AddSeed on the owner.
+  REQUIRE(node.submit(disc::msg::AddSeed{*parse_bootnode(boot.enode_url())}));
+  node.start();
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline &&
+         !(has_peer(node.snapshots().acquire().get(), boot_id, disc::kFlagV4, 1) &&
+           has_peer(boot.snapshots().acquire().get(), node_id, disc::kFlagV4))) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(has_peer(node.snapshots().acquire().get(), boot_id, disc::kFlagV4, 1));
+  CHECK(has_peer(boot.snapshots().acquire().get(), node_id, disc::kFlagV4));
+  // Past discv4.request_timeout (500 ms) plus a snapshot: the seed's ping was answered.
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  CHECK(node.snapshots().acquire()->counters.v4_request_timeouts == 0);
+  CHECK(node.worker_rx_packets().at(0) > 0);
+
+  boot.request_stop();
+  node.request_stop();
+  boot.wait();
+  node.wait();
+}
