@@ -130,6 +130,8 @@ struct ShardWorker final : disc::DatagramSink {
   const SystemClock* clock = nullptr;
   std::int64_t stats_every_ns = 0;
   std::int64_t next_stats_ns = 0;
+  std::int64_t prune_every_ns = 0;  // the owner gets Prune from the control thread; workers
+  std::int64_t next_prune_ns = 0;   // prune their own sessions, challenges and bonds
   crypto::BulkRandom rng;
   std::unique_ptr<disc::DiscoveryServer> server;
   std::unique_ptr<net::SocketPort> socket;
@@ -147,6 +149,12 @@ struct ShardWorker final : disc::DatagramSink {
   void between_bursts(disc::Transport& tx) noexcept {
     const std::int64_t now = clock->now().mono_ns;
     (void)group->poll(shard, *server, tx, now);
+    if (next_prune_ns == 0) {
+      next_prune_ns = now + prune_every_ns;
+    } else if (now >= next_prune_ns) {
+      next_prune_ns = now + prune_every_ns;
+      server->handle(disc::msg::Prune{}, tx);
+    }
     if (now >= next_stats_ns) {
       next_stats_ns = now + stats_every_ns;
       stats.publish([&](WorkerStats& w) noexcept {
@@ -671,6 +679,7 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
       w->group = impl->group.get();
       w->clock = &impl->clock;
       w->stats_every_ns = ns_of(config.timers.snapshot_interval) / 2;
+      w->prune_every_ns = ns_of(config.timers.prune_interval);
       disc::ServerConfig wc = sc;
       wc.table_observer = impl->group->observer(k);
       w->server = std::make_unique<disc::DiscoveryServer>(wc, impl->clock, w->rng, nullptr);

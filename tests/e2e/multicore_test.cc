@@ -54,6 +54,9 @@ TEST_CASE("workers: 2: clients on both workers bond (discv4) and handshake (disc
   // Fast revalidation: the owner picks each entry and delegates the ping to the worker that
   // owns the peer's endpoint; the pong must come back to that worker's socket.
   sc.timers.revalidate_interval = {std::chrono::milliseconds(300), std::chrono::milliseconds(300)};
+  // Short-lived sessions, frequent prunes: every worker prunes its own sessions.
+  sc.discv5.session_idle_timeout = std::chrono::seconds(1);
+  sc.timers.prune_interval = std::chrono::milliseconds(200);
   auto created = Appliance::create(sc);
   REQUIRE(created);
   Appliance& node = **created;
@@ -127,10 +130,18 @@ TEST_CASE("workers: 2: clients on both workers bond (discv4) and handshake (disc
   for (auto& c : clients) {
     c->request_stop();
   }
-  node.request_stop();
   for (auto& c : clients) {
     c->wait();
   }
+  // The clients are gone: their sessions idle out on both workers (the node's revalidation
+  // pings go unanswered, they do not refresh a session).
+  const auto expire_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (node.snapshots().acquire()->counters.v5_sessions_expired < 4 &&
+         std::chrono::steady_clock::now() < expire_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(node.snapshots().acquire()->counters.v5_sessions_expired >= 4);
+  node.request_stop();
   node.wait();
 }
 
