@@ -15,11 +15,14 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include "discplane/control/crawl.h"
 #include "discplane/control/dns_discovery.h"
@@ -27,6 +30,7 @@
 #include "discplane/control/node_db.h"
 #include "discplane/control/node_key.h"
 #include "discplane/control/policy.h"
+#include "discplane/control/shard_group.h"
 #include "discplane/control/spsc_ring.h"
 #include "discplane/control/telemetry.h"
 #include "discplane/crypto/random.h"
@@ -98,6 +102,73 @@ Result<disc::NodeSeed, std::string> parse_bootnode(std::string_view text) {
 
 // ---- the core side ---------------------------------------------------------------------------
 
+// dataplane.workers > 1: what worker k (1..N-1) publishes for the owner's snapshot.
+struct WorkerStats {
+  disc::Counters counters;
+  net::SocketCounters socket;
+  std::size_t sessions = 0;
+  std::size_t pending_challenges = 0;
+};
+
+// Adds every counter of `b` to `a` (both are plain structs of 64-bit counters).
+template <class T>
+void add_counters(T& a, const T& b) noexcept {
+  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) % sizeof(std::uint64_t) == 0);
+  std::array<std::uint64_t, sizeof(T) / sizeof(std::uint64_t)> x{};
+  std::array<std::uint64_t, sizeof(T) / sizeof(std::uint64_t)> y{};
+  std::memcpy(x.data(), &a, sizeof(T));
+  std::memcpy(y.data(), &b, sizeof(T));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] += y[i];
+  }
+  std::memcpy(static_cast<void*>(&a), x.data(), sizeof(T));
+}
+
+// Worker k > 0 of a sharded appliance: its own socket (one of the SO_REUSEPORT group), engine
+// (table mirror, TableObserver to the owner) and thread. Worker 0 is Appliance::Impl itself.
+struct ShardWorker final : disc::DatagramSink {
+  std::uint32_t shard = 0;
+  ShardGroup* group = nullptr;
+  const SystemClock* clock = nullptr;
+  std::int64_t stats_every_ns = 0;
+  std::int64_t next_stats_ns = 0;
+  std::int64_t prune_every_ns = 0;  // the owner gets Prune from the control thread; workers
+  std::int64_t next_prune_ns = 0;   // prune their own sessions, challenges and bonds
+  crypto::BulkRandom rng;
+  std::unique_ptr<disc::DiscoveryServer> server;
+  std::unique_ptr<net::SocketPort> socket;
+  SnapshotPublisher<WorkerStats> stats;
+  std::thread thread;
+
+  void on_burst(std::span<const disc::Datagram> burst, disc::Transport& tx) noexcept override {
+    server->on_burst(burst, tx);
+    between_bursts(tx);
+  }
+  void on_idle(disc::Transport& tx) noexcept override {
+    server->on_idle(tx);
+    between_bursts(tx);
+  }
+  void between_bursts(disc::Transport& tx) noexcept {
+    const std::int64_t now = clock->now().mono_ns;
+    (void)group->poll(shard, *server, tx, now);
+    if (next_prune_ns == 0) {
+      next_prune_ns = now + prune_every_ns;
+    } else if (now >= next_prune_ns) {
+      next_prune_ns = now + prune_every_ns;
+      server->handle(disc::msg::Prune{}, tx);
+    }
+    if (now >= next_stats_ns) {
+      next_stats_ns = now + stats_every_ns;
+      stats.publish([&](WorkerStats& w) noexcept {
+        w.counters = server->counters();
+        w.socket = socket->counters();
+        w.sessions = server->session_count();
+        w.pending_challenges = server->pending_challenges();
+      });
+    }
+  }
+};
+
 struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   Config config;
   crypto::PrivateKey key{};
@@ -109,6 +180,9 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   std::unique_ptr<net::SocketPort> socket;
   std::unique_ptr<net::DpdkPort> dpdk;
   Endpoint bound;
+  std::unique_ptr<ShardGroup> group;  // dataplane.workers > 1 only
+  std::uint32_t steer_seed = 0;
+  std::vector<std::unique_ptr<ShardWorker>> workers;  // shards 1..N-1
 
   SpscRing<disc::InMessage> commands{kCommandRing};
   SnapshotPublisher<CoreSnapshot> snapshots;
@@ -129,7 +203,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   // DPDK telemetry (/discplane/...): reads `snapshots`, so it is declared after it and goes first.
   std::unique_ptr<TelemetryRegistration> telemetry;
   std::unique_ptr<CrawlSession> crawl;  // crawl mode only
-  std::unique_ptr<DnsDiscovery> dns;  // EIP-1459 lists; null when none are configured
+  std::unique_ptr<DnsDiscovery> dns;    // EIP-1459 lists; null when none are configured
 
   // Lookups asked for by other threads (the API), drained into the ring by the control
   // thread: the ring has a single producer. Control plane only; the core never locks.
@@ -227,6 +301,9 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       }
     }
     const std::int64_t now = clock.now().mono_ns;
+    if (group) {  // the table owner: apply the shards' updates, publish the table copy
+      (void)group->poll(0, *server, tx, now);
+    }
     if (now >= next_snapshot_ns) {
       next_snapshot_ns = now + ns_of(config.timers.snapshot_interval);
       publish();
@@ -295,6 +372,16 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       s.recent_lookups = recent_lookups;
       s.shut_down = server->shut_down();
       fill_loop_stats(s.loop);
+      for (const auto& w : workers) {  // sharded: counters are the sum over the workers
+        auto pinned = w->stats.acquire();
+        add_counters(s.counters, pinned->counters);
+        s.sessions += pinned->sessions;
+        s.pending_challenges += pinned->pending_challenges;
+        s.loop.rx_packets += pinned->socket.rx;
+        s.loop.tx_packets += pinned->socket.tx;
+        s.loop.bursts += pinned->socket.bursts;
+        s.loop.empty_polls += pinned->socket.idle;
+      }
     });
   }
 
@@ -562,7 +649,31 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   // The address we announce: configured external address, else the listen address when it
   // is a concrete one, else learned from votes.
   std::optional<IpAddress> announce = config.network.external_ip;
-  if (config.dataplane.backend == Backend::kSocket) {
+  const std::uint32_t n_workers = std::max<std::uint32_t>(1, config.dataplane.workers);
+  std::vector<std::unique_ptr<net::SocketPort>> extra_sockets;
+  std::uint32_t steer_seed = 0;
+  if (config.dataplane.backend == Backend::kSocket && n_workers > 1) {
+    if (config.network.listen.port == 0) {
+      return fail("dataplane.workers > 1 needs a fixed network.listen port (not 0)");
+    }
+    impl->rng.fill(
+        MutableByteView(reinterpret_cast<std::uint8_t*>(&steer_seed), sizeof steer_seed));
+    auto group = net::SocketPort::create_group(config.network.listen, n_workers, steer_seed);
+    if (!group) {
+      return fail("cannot bind " + std::to_string(n_workers) +
+                  " SO_REUSEPORT UDP sockets (with "
+                  "their steering BPF) on " +
+                  config.network.listen.to_string() + ": " + net::to_string(group.error()));
+    }
+    impl->bound = (*group)[0]->local_endpoint();
+    impl->socket = std::move((*group)[0]);
+    for (std::uint32_t k = 1; k < n_workers; ++k) {
+      extra_sockets.push_back(std::move((*group)[k]));
+    }
+    if (!announce && !config.network.listen.ip.is_unspecified()) {
+      announce = config.network.listen.ip;
+    }
+  } else if (config.dataplane.backend == Backend::kSocket) {
     auto port = net::SocketPort::create(config.network.listen);
     if (!port) {
       return fail("cannot bind UDP " + config.network.listen.to_string() + ": " +
@@ -612,6 +723,36 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   }
   sc.policy = impl->policies.back();
   sc.events = &impl->packet_log;
+  if (n_workers > 1) {
+    // Sharded (docs/multicore.md): worker 0 (this Impl) owns the table; the others mirror it.
+    // The ENR is fixed: IP votes would be counted per worker (not merged yet).
+    sc.static_ip = true;
+    ShardGroupConfig gc;
+    gc.shards = n_workers;
+    gc.steer_seed = steer_seed;
+    gc.steer_fn = [](const Endpoint& from, std::uint32_t n, std::uint64_t seed) noexcept {
+      return net::reuseport_steer(from, n, static_cast<std::uint32_t>(seed));
+    };
+    impl->group = std::make_unique<ShardGroup>(gc);
+    impl->steer_seed = steer_seed;
+    for (std::uint32_t k = 1; k < n_workers; ++k) {
+      auto w = std::make_unique<ShardWorker>();
+      w->shard = k;
+      w->group = impl->group.get();
+      w->clock = &impl->clock;
+      w->stats_every_ns = ns_of(config.timers.snapshot_interval) / 2;
+      w->prune_every_ns = ns_of(config.timers.prune_interval);
+      disc::ServerConfig wc = sc;
+      wc.table_observer = impl->group->observer(k);
+      // The packet log's ring has one producer (the owner's core): workers log nothing yet, and
+      // keep the policy they started with (SIGHUP swaps reach the owner only).
+      wc.events = nullptr;
+      w->server = std::make_unique<disc::DiscoveryServer>(wc, impl->clock, w->rng, nullptr);
+      w->socket = std::move(extra_sockets[k - 1]);
+      impl->workers.push_back(std::move(w));
+    }
+    sc.shard_router = impl->group->router();
+  }
   impl->server = std::make_unique<disc::DiscoveryServer>(sc, impl->clock, impl->rng, impl.get());
   impl->publish();
   if (impl->dpdk) {  // the EAL is up: its telemetry socket serves /discplane/... from snapshots
@@ -655,6 +796,22 @@ std::string Appliance::enr_text() const {
   return enr::to_text(impl_->server->local_record());
 }
 
+std::uint32_t Appliance::shard_of(const Endpoint& from) const {
+  const Impl& i = *impl_;
+  if (!i.group) {
+    return 0;
+  }
+  return net::reuseport_steer(from, i.group->shards(), i.steer_seed);
+}
+
+std::vector<std::uint64_t> Appliance::worker_rx_packets() const {
+  std::vector<std::uint64_t> out;
+  for (const auto& w : impl_->workers) {
+    out.push_back(w->stats.acquire()->socket.rx);
+  }
+  return out;
+}
+
 std::string Appliance::node_id_hex() const {
   return to_hex(impl_->server->local_id());
 }
@@ -684,6 +841,11 @@ void Appliance::start() {
   }
   i.running.store(true);
   i.core_thread = std::thread([&i] { i.run_core(); });
+  for (auto& w : i.workers) {
+    ShardWorker* p = w.get();
+    w->thread =
+        std::thread([&i, p] { p->socket->run(*p, i.core_stop, std::chrono::milliseconds(1)); });
+  }
   i.control_thread = std::thread([&i] { i.run_control(); });
 }
 
@@ -697,6 +859,11 @@ void Appliance::wait() {
   }
   if (impl_->core_thread.joinable()) {
     impl_->core_thread.join();
+  }
+  for (auto& w : impl_->workers) {
+    if (w->thread.joinable()) {
+      w->thread.join();
+    }
   }
   impl_->running.store(false);
 }

@@ -420,6 +420,7 @@ class Parser {
                return parse_enum(n, k, out.backend, {Backend::kSocket, Backend::kDpdk}, "backend");
              }},
             {"dpdk", [&](auto& n, auto& k) { return parse_dpdk(n, k, out.dpdk); }},
+            {"workers", [&](auto& n, auto& k) { return parse_uint(n, k, out.workers, 1, 16); }},
         });
   }
 
@@ -955,6 +956,11 @@ Result<void, ConfigError> Config::validate() const {
   }
   if (crawl.write_interval < std::chrono::seconds(1)) {
     return fail_at("crawl.write_interval", "must be at least 1s");
+  }
+  if (dataplane.workers > 1 && dataplane.backend == Backend::kDpdk) {
+    return fail_at(
+        "dataplane.workers",
+        "more than one worker needs backend: socket (DPDK RSS queues are not wired yet)");
   }
   if (dataplane.backend == Backend::kDpdk) {
     const auto& d = dataplane.dpdk;

@@ -126,7 +126,9 @@ class ShardGroup::Router final : public disc::ShardRouter {
 
  private:
   bool delegate(const Command& c) noexcept {
-    const std::uint32_t k = steer(c.endpoint, group_.config_.shards, group_.config_.steer_seed);
+    const ShardGroupConfig& g = group_.config_;
+    const std::uint32_t k = g.steer_fn != nullptr ? g.steer_fn(c.endpoint, g.shards, g.steer_seed)
+                                                  : steer(c.endpoint, g.shards, g.steer_seed);
     if (k == 0) {
       return false;
     }

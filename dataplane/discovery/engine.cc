@@ -926,7 +926,11 @@ void Engine::add_seed(const NodeSeed& seed) noexcept {
   const Endpoint& ep = info.endpoint4.valid() ? info.endpoint4 : info.endpoint6;
   (void)recent_.insert(info.id, RecentNode{info.public_key, ep});
   if ((info.protocols & kFlagV4) != 0 && ep.valid() && tx_ != nullptr) {
-    (void)v4_->send_ping(NodeRef{info.id, info.public_key, ep}, Discv4State::PingPurpose::kBond);
+    // Sharded: the pong goes to the shard that owns the seed's endpoint, so that shard pings.
+    if (config_.shard_router == nullptr ||
+        !config_.shard_router->delegate_ping(Protocol::kV4, info.id, info.public_key, ep)) {
+      (void)v4_->send_ping(NodeRef{info.id, info.public_key, ep}, Discv4State::PingPurpose::kBond);
+    }
   }
 }
 

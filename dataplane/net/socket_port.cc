@@ -4,6 +4,7 @@
 #include "discplane/net/socket_port.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -158,6 +159,113 @@ Result<std::unique_ptr<SocketPort>, SocketError> SocketPort::create(const Endpoi
     return fail(SocketError::kOption);
   }
   return std::unique_ptr<SocketPort>(new SocketPort(fd, from_sockaddr(ss)));
+}
+
+namespace {
+
+constexpr std::uint32_t kMix1 = 0x9E3779B1u;
+constexpr std::uint32_t kMix2 = 0x85EBCA6Bu;
+constexpr std::uint32_t kMix3 = 0xC2B2AE35u;
+
+// The BPF twin of reuseport_steer(). The program sees the skb with data at the UDP payload;
+// SKF_NET_OFF-relative loads read the IP header. Families are fixed per socket.
+std::vector<sock_filter> steer_program(bool v4, std::uint32_t n, std::uint32_t seed) {
+  const auto net = [](std::uint32_t off) { return static_cast<std::uint32_t>(SKF_NET_OFF) + off; };
+  std::vector<sock_filter> p;
+  p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, net(v4 ? 12 : 20)));  // (last) address word
+  p.push_back(BPF_STMT(BPF_ALU | BPF_XOR | BPF_K, seed));
+  p.push_back(BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, kMix1));
+  p.push_back(BPF_STMT(BPF_ST, 0));
+  if (v4) {  // IHL 5 (no options): the UDP header is at 20
+    p.push_back(BPF_STMT(BPF_LD | BPF_B | BPF_ABS, net(0)));
+    p.push_back(BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x0f));
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 5, 0, 2));
+    p.push_back(BPF_STMT(BPF_LD | BPF_H | BPF_ABS, net(20)));
+  } else {  // next header UDP (no extension headers): the UDP header is at 40
+    p.push_back(BPF_STMT(BPF_LD | BPF_B | BPF_ABS, net(6)));
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 0, 2));
+    p.push_back(BPF_STMT(BPF_LD | BPF_H | BPF_ABS, net(40)));
+  }
+  p.push_back(BPF_JUMP(BPF_JMP | BPF_JA, 1, 0, 0));
+  p.push_back(BPF_STMT(BPF_LD | BPF_IMM, 0));  // unknown layout: port 0
+  p.push_back(BPF_STMT(BPF_MISC | BPF_TAX, 0));
+  p.push_back(BPF_STMT(BPF_LD | BPF_MEM, 0));
+  p.push_back(BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0));
+  p.push_back(BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, kMix2));
+  p.push_back(BPF_STMT(BPF_MISC | BPF_TAX, 0));
+  p.push_back(BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16));
+  p.push_back(BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0));
+  p.push_back(BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, kMix3));
+  p.push_back(BPF_STMT(BPF_MISC | BPF_TAX, 0));
+  p.push_back(BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16));
+  p.push_back(BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0));
+  p.push_back(BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n));
+  p.push_back(BPF_STMT(BPF_RET | BPF_A, 0));
+  return p;
+}
+
+}  // namespace
+
+std::uint32_t reuseport_steer(const Endpoint& from, std::uint32_t n, std::uint32_t seed) noexcept {
+  if (n <= 1) {
+    return 0;
+  }
+  const std::size_t at = from.ip.is_v4() ? 0 : 12;
+  const std::uint32_t ip = (std::uint32_t{from.ip.bytes[at]} << 24) |
+                           (std::uint32_t{from.ip.bytes[at + 1]} << 16) |
+                           (std::uint32_t{from.ip.bytes[at + 2]} << 8) | from.ip.bytes[at + 3];
+  std::uint32_t h = (ip ^ seed) * kMix1;
+  h ^= from.port;
+  h *= kMix2;
+  h ^= h >> 16;
+  h *= kMix3;
+  h ^= h >> 16;
+  return h % n;
+}
+
+Result<std::vector<std::unique_ptr<SocketPort>>, SocketError> SocketPort::create_group(
+    const Endpoint& local, std::uint32_t n, std::uint32_t seed) {
+  std::vector<std::unique_ptr<SocketPort>> out;
+  if (n <= 1) {
+    auto one = create(local);
+    if (!one) {
+      return fail(one.error());
+    }
+    out.push_back(std::move(*one));
+    return out;
+  }
+  if (!local.ip.valid() || local.port == 0) {
+    return fail(SocketError::kBadEndpoint);
+  }
+  const bool v4 = local.ip.is_v4();
+  const int family = v4 ? AF_INET : AF_INET6;
+  std::vector<sock_filter> program = steer_program(v4, n, seed);
+  for (std::uint32_t k = 0; k < n; ++k) {
+    const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      return fail(SocketError::kSocket);
+    }
+    const int one = 1;
+    if ((!v4 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      ::close(fd);
+      return fail(SocketError::kOption);
+    }
+    sockaddr_storage ss;
+    const socklen_t len = to_sockaddr(local, ss);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      ::close(fd);
+      return fail(SocketError::kBind);
+    }
+    // The group's sockets are indexed in bind order; the program is attached once all are
+    // bound (it returns an index into the group).
+    out.push_back(std::unique_ptr<SocketPort>(new SocketPort(fd, local)));
+  }
+  sock_fprog prog{static_cast<unsigned short>(program.size()), program.data()};
+  if (::setsockopt(out[0]->fd_, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {
+    return fail(SocketError::kOption);
+  }
+  return out;
 }
 
 void SocketPort::flush() noexcept {

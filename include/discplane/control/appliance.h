@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "discplane/common/result.h"
 #include "discplane/control/config.h"
@@ -43,6 +44,10 @@ class Appliance {
   // Our identity as printed at start.
   std::string enode_url() const;
   std::string enr_text() const;
+  // dataplane.workers > 1: the worker that receives datagrams from `from` (0 otherwise), and
+  // the datagrams each worker 1..N-1 has received (from its last published stats).
+  std::uint32_t shard_of(const Endpoint& from) const;
+  std::vector<std::uint64_t> worker_rx_packets() const;
   std::string node_id_hex() const;
   Endpoint bound_endpoint() const;
 

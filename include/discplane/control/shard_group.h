@@ -48,7 +48,11 @@ struct TableCopy {
 
 struct ShardGroupConfig {
   std::uint32_t shards = 1;
-  std::uint64_t steer_seed = 0;      // the seed of steer(): the same as the distributor's
+  std::uint64_t steer_seed = 0;  // the seed of steer(): the same as the distributor's
+  // The steering the packets get (e.g. the kernel's reuseport BPF, net::reuseport_steer, with
+  // a 32-bit seed); nullptr = steer(). Delegated pings/queries go to this function's shard.
+  std::uint32_t (*steer_fn)(const Endpoint&, std::uint32_t shards,
+                            std::uint64_t seed) noexcept = nullptr;
   std::size_t ring_capacity = 4096;  // TableUpdates in flight per shard (~500 B each)
   std::int64_t publish_interval_ns = 100 * disc::kMillisecond;
 };

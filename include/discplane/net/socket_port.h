@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "discplane/common/endpoint.h"
 #include "discplane/common/result.h"
@@ -41,6 +42,12 @@ class SocketPort {
   // Binds `local` (port 0 picks one; see local_endpoint()). IPv6 sockets are IPv6-only.
   [[nodiscard]] static Result<std::unique_ptr<SocketPort>, SocketError> create(
       const Endpoint& local);
+  // N sockets bound to the same `local` with SO_REUSEPORT, plus a classic BPF program that
+  // steers each datagram to socket reuseport_steer(source, n, seed): the same function the
+  // sharded runtime uses to pick the shard that sends to a peer, so answers come back to the
+  // socket (worker) that asked. `local` must name a port (not 0) when n > 1.
+  [[nodiscard]] static Result<std::vector<std::unique_ptr<SocketPort>>, SocketError> create_group(
+      const Endpoint& local, std::uint32_t n, std::uint32_t seed);
   ~SocketPort();
   SocketPort(const SocketPort&) = delete;
   SocketPort& operator=(const SocketPort&) = delete;
@@ -69,5 +76,12 @@ class SocketPort {
   std::unique_ptr<Buffers> buffers_;
   std::unique_ptr<Tx> tx_;
 };
+
+// The socket of a create_group() group that receives datagrams from `from`: a 32-bit mix of the
+// source address's last 4 bytes (IPv4: all of it), the seed and the source port, mod n. The
+// kernel runs the same arithmetic in BPF. A datagram with IPv4 options or IPv6 extension
+// headers is steered as if its source port were 0 (the program reads fixed offsets).
+[[nodiscard]] std::uint32_t reuseport_steer(const Endpoint& from, std::uint32_t n,
+                                            std::uint32_t seed) noexcept;
 
 }  // namespace discplane::net

@@ -91,6 +91,7 @@ TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
                        "protocols",
                        "bootnodes",
                        "dataplane.backend",
+                       "dataplane.workers",
                        "dataplane.dpdk.eal_args",
                        "dataplane.dpdk.port",
                        "dataplane.dpdk.rx_queue_size",
@@ -417,6 +418,32 @@ TEST_CASE("error: dpdk backend without eal_args or address", "[control][config]"
   // The same dpdk section is fine while the backend is socket.
   auto ok = parse_config("dataplane:\n  backend: socket\n  dpdk:\n    ipv4: 169.254.10.2/24\n");
   CHECK(ok.has_value());
+}
+
+TEST_CASE("dataplane.workers: default 1, 1..16, socket backend only", "[control][config]") {
+  test::TempDir dir;
+  auto def = parse_config("mode: node\n");
+  REQUIRE(def.has_value());
+  CHECK(def->dataplane.workers == 1);
+  auto four = parse_config("dataplane:\n  workers: 4\n");
+  REQUIRE(four.has_value());
+  CHECK(four->dataplane.workers == 4);
+
+  auto zero = load_error(dir, "mode: node\ndataplane:\n  workers: 0\n");
+  CHECK(zero.key == "dataplane.workers");
+  CHECK(zero.line == 3);
+  auto many = load_error(dir, "dataplane:\n  workers: 17\n");
+  CHECK(many.key == "dataplane.workers");
+  CHECK(many.line == 2);
+  auto text = load_error(dir, "dataplane:\n  workers: two\n");
+  CHECK(text.key == "dataplane.workers");
+
+  auto dpdk = load_error(dir,
+                         "dataplane:\n  backend: dpdk\n  workers: 2\n  dpdk:\n"
+                         "    eal_args: [--no-huge]\n    ipv4: 169.254.10.2/24\n");
+  CHECK(dpdk.key == "dataplane.workers");
+  CHECK(dpdk.line == 3);
+  CHECK(contains(dpdk.message, "socket"));
 }
 
 TEST_CASE("error: empty protocols and table limits", "[control][config]") {
