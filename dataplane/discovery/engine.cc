@@ -37,6 +37,30 @@ Endpoint endpoint_of(const std::optional<Endpoint>& e) {
   return e ? *e : Endpoint{};
 }
 
+// A table update for the observer, with its kind, protocol and node; the caller adds the rest.
+TableUpdate table_update(TableUpdate::Kind kind, Protocol p, const NodeId& id) noexcept {
+  TableUpdate u;
+  u.kind = kind;
+  u.protocol = p;
+  u.id = id;
+  return u;
+}
+
+// Points the engine's transport at `tx` for one call and puts the previous one back.
+class TransportScope {
+ public:
+  TransportScope(Transport*& slot, Transport& tx) noexcept : slot_(slot), saved_(slot) {
+    slot_ = &tx;
+  }
+  ~TransportScope() { slot_ = saved_; }
+  TransportScope(const TransportScope&) = delete;
+  TransportScope& operator=(const TransportScope&) = delete;
+
+ private:
+  Transport*& slot_;
+  Transport* const saved_;
+};
+
 }  // namespace
 
 std::size_t NodeIdHash::operator()(const NodeId& id) const noexcept {
@@ -257,8 +281,7 @@ void Engine::set_policy(const std::shared_ptr<const NetPolicy>& policy) noexcept
 }
 
 void Engine::handle(const InMessage& message, Transport& tx) noexcept {
-  Transport* const saved = tx_;
-  tx_ = &tx;
+  const TransportScope scope(tx_, tx);
   if (message.index() > 1) {  // packets come with the burst's time; commands read the clock
     refresh_time();
   }
@@ -294,7 +317,6 @@ void Engine::handle(const InMessage& message, Transport& tx) noexcept {
         }
       },
       message);
-  tx_ = saved;
 }
 
 // ---- TX -------------------------------------------------------------------------------------
@@ -362,10 +384,7 @@ void Engine::on_node_seen(Protocol p, const NodeRef& node, const enr::Record* re
          &node.id);
   }
   if (config_.table_observer != nullptr) {
-    TableUpdate u;
-    u.kind = TableUpdate::Kind::kSeen;
-    u.protocol = p;
-    u.id = node.id;
+    TableUpdate u = table_update(TableUpdate::Kind::kSeen, p, node.id);
     u.public_key = node.public_key;
     (node.endpoint.ip.is_v4() ? u.endpoint4 : u.endpoint6) = node.endpoint;
     if (record != nullptr) {
@@ -379,11 +398,7 @@ void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const E
                      std::optional<std::uint64_t> enr_seq) noexcept {
   (void)table_.mark_alive(id, p, now_.mono_ns);
   if (config_.table_observer != nullptr) {
-    TableUpdate u;
-    u.kind = TableUpdate::Kind::kAlive;
-    u.protocol = p;
-    u.id = id;
-    report(u);
+    report(table_update(TableUpdate::Kind::kAlive, p, id));
   }
   if (reported.valid() && !reported.ip.is_unspecified()) {
     (void)votes_.vote(id, reported, now_.mono_ns);
@@ -403,11 +418,7 @@ void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const E
 void Engine::on_ping_failed(Protocol p, const NodeId& id) noexcept {
   (void)table_.mark_failed(id, now_.mono_ns);
   if (config_.table_observer != nullptr) {
-    TableUpdate u;
-    u.kind = TableUpdate::Kind::kFailed;
-    u.protocol = p;
-    u.id = id;
-    report(u);
+    report(table_update(TableUpdate::Kind::kFailed, p, id));
   }
 }
 
@@ -469,11 +480,8 @@ void Engine::on_nodes(Protocol p, std::uint32_t slot, const NodeId& from,
     if (keep) {
       (void)table_.add_found(node, now_.mono_ns);
       if (config_.table_observer != nullptr) {
-        TableUpdate u;
-        u.kind = TableUpdate::Kind::kFound;
-        u.protocol = p;
+        TableUpdate u = table_update(TableUpdate::Kind::kFound, p, node.id);
         u.protocols = node.protocols;
-        u.id = node.id;
         u.public_key = node.public_key;
         u.endpoint4 = node.endpoint4;
         u.endpoint6 = node.endpoint6;
@@ -619,15 +627,13 @@ void Engine::ping_for_owner(Protocol p, const NodeRef& node, Transport& tx) noex
   if (!enabled(p) || shut_down_) {
     return;
   }
-  Transport* const saved = tx_;
-  tx_ = &tx;
+  const TransportScope scope(tx_, tx);
   refresh_time();
   if (p == Protocol::kV4) {
     (void)v4_->send_ping(node, Discv4State::PingPurpose::kRevalidate);
   } else {
     (void)v5_->send_ping(node);
   }
-  tx_ = saved;
 }
 
 void Engine::findnode_for_owner(Protocol p, const NodeRef& node, const NodeId& target,
@@ -636,15 +642,13 @@ void Engine::findnode_for_owner(Protocol p, const NodeRef& node, const NodeId& t
   if (!enabled(p) || shut_down_) {
     return;
   }
-  Transport* const saved = tx_;
-  tx_ = &tx;
+  const TransportScope scope(tx_, tx);
   refresh_time();
   if (p == Protocol::kV4) {
     v4_->send_findnode(node, target_key, slot);
   } else {
     v5_->send_findnode(node, target, slot);
   }
-  tx_ = saved;
 }
 
 void Engine::apply_lookup_reply(const LookupReply& r, Transport& tx) noexcept {
@@ -652,8 +656,7 @@ void Engine::apply_lookup_reply(const LookupReply& r, Transport& tx) noexcept {
   if (slot >= lookups_.size() || !lookups_[slot].active || lookups_[slot].protocol != r.protocol) {
     return;  // finished meanwhile (or the slot was reused: the Lookup ignores strangers)
   }
-  Transport* const saved = tx_;
-  tx_ = &tx;
+  const TransportScope scope(tx_, tx);
   refresh_time();
   if (r.failed) {
     lookups_[slot].state->on_failure(r.from);
@@ -666,7 +669,6 @@ void Engine::apply_lookup_reply(const LookupReply& r, Transport& tx) noexcept {
   if (!lookups_[slot].stepping) {
     step_lookup(slot);
   }
-  tx_ = saved;
 }
 
 // ---- revalidate / lookup / prune: written once --------------------------------------------

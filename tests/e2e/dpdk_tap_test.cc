@@ -125,14 +125,7 @@ TEST_CASE("dpdk backend: tap in a namespace answers ARP and ping and discovers a
   CHECK(d->enode.find("@" + dpdk_ip + ":") != std::string::npos);
 
   // The tap exists once the EAL is up (before the identity lines); wait anyway, bounded.
-  const auto deadline = Clock::now() + 10s;
-  while (!interface_exists(tap) && Clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
-  REQUIRE(interface_exists(tap));
-  REQUIRE(sh("ip link set " + tap + " netns " + ns.name) == 0);
-  REQUIRE(sh("ip -n " + ns.name + " addr add " + ns_ip + "/24 dev " + tap) == 0);
-  REQUIRE(sh("ip -n " + ns.name + " link set " + tap + " up") == 0);
+  REQUIRE(move_tap_into(ns, tap, ns_ip + "/24"));
 
   // ARP + ICMP echo from inside the namespace (the first echo may wait for ARP: retry).
   bool pinged = false;
@@ -146,14 +139,7 @@ TEST_CASE("dpdk backend: tap in a namespace answers ARP and ping and discovers a
   CHECK(sh("ip -n " + ns.name + " neigh show " + dpdk_ip + " | grep -q lladdr") == 0);
 
   // A socket-backend discplane inside the namespace, bootstrapping from the DPDK instance.
-  NodeOptions s_opt;
-  s_opt.name = "inside";
-  s_opt.ip = ns_ip;
-  s_opt.port = 30303;
-  s_opt.api_listen = ns_ip + ":30380";
-  s_opt.bootnodes = {d->enode, d->enr};
-  s_opt.prefix = {"ip", "netns", "exec", ns.name};
-  auto s = Node::start(dir, s_opt);
+  auto s = Node::start(dir, node_in(ns, ns_ip, {d->enode, d->enr}));
   const bool s_has_d = s->wait_peer(d->id16, "v4,v5", 20s);
   const bool d_has_s = d->wait_peer(s->id16, "v4,v5", 20s);
   INFO("DPDK instance:\n" << d->proc->out_text() << d->proc->err_text());

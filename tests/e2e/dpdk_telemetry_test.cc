@@ -149,14 +149,7 @@ TEST_CASE("dpdk telemetry: /discplane/stats, /discplane/peers, /discplane/node f
   REQUIRE(d_record);
   const std::string d_id = discplane::to_hex(d_record->node_id());
 
-  const auto deadline = Clock::now() + 10s;
-  while (!interface_exists(tap) && Clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
-  REQUIRE(interface_exists(tap));
-  REQUIRE(sh("ip link set " + tap + " netns " + ns.name) == 0);
-  REQUIRE(sh("ip -n " + ns.name + " addr add " + ns_ip + "/24 dev " + tap) == 0);
-  REQUIRE(sh("ip -n " + ns.name + " link set " + tap + " up") == 0);
+  REQUIRE(move_tap_into(ns, tap, ns_ip + "/24"));
 
   // Before any peer: the socket answers, from the snapshot the appliance published at start.
   struct stat sock {};
@@ -174,14 +167,7 @@ TEST_CASE("dpdk telemetry: /discplane/stats, /discplane/peers, /discplane/node f
     CHECK(help.value("/discplane/peers", "").find("N closest") != std::string::npos);
   }
 
-  NodeOptions s_opt;
-  s_opt.name = "inside";
-  s_opt.ip = ns_ip;
-  s_opt.port = 30303;
-  s_opt.api_listen = ns_ip + ":30380";
-  s_opt.bootnodes = {d->enode, d->enr};
-  s_opt.prefix = {"ip", "netns", "exec", ns.name};
-  auto s = Node::start(dir, s_opt);
+  auto s = Node::start(dir, node_in(ns, ns_ip, {d->enode, d->enr}));
   INFO("DPDK instance:\n" << d->proc->out_text() << d->proc->err_text());
   REQUIRE(d->wait_peer(s->id16, "v4,v5", 20s));
   REQUIRE(s->wait_peer(d->id16, "v4,v5", 20s));

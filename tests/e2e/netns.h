@@ -9,11 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "e2e/process.h"
 
@@ -65,6 +67,31 @@ struct Netns {
 inline bool interface_exists(const std::string& name) {
   struct stat st {};
   return ::stat(("/sys/class/net/" + name).c_str(), &st) == 0;
+}
+
+// Waits (up to 10 s) for the tap a DPDK port created, then moves it into `ns` with `cidr`
+// (address/prefix) on it and brings it up. False if any step failed.
+inline bool move_tap_into(const Netns& ns, const std::string& tap, const std::string& cidr) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!interface_exists(tap) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return interface_exists(tap) && sh("ip link set " + tap + " netns " + ns.name) == 0 &&
+         sh("ip -n " + ns.name + " addr add " + cidr + " dev " + tap) == 0 &&
+         sh("ip -n " + ns.name + " link set " + tap + " up") == 0;
+}
+
+// A socket-backend node ("inside") run in `ns` on `ip`:30303 (API on :30380).
+inline NodeOptions node_in(const Netns& ns, const std::string& ip,
+                           std::vector<std::string> bootnodes) {
+  NodeOptions o;
+  o.name = "inside";
+  o.ip = ip;
+  o.port = 30303;
+  o.api_listen = ip + ":30380";
+  o.bootnodes = std::move(bootnodes);
+  o.prefix = {"ip", "netns", "exec", ns.name};
+  return o;
 }
 
 }  // namespace e2e

@@ -65,6 +65,22 @@ struct Identity {
   std::uint32_t nonce_counter = 0;
   Bytes random_packet;  // undecryptable message packet: provokes a WHOAREYOU
 };
+// The deterministic key of seed `seed` (workload identities, the engine's key, targets).
+crypto::PrivateKey key_from_seed(std::uint64_t seed);
+// Big-endian u64 into out[0..8) / from `in` (request ids).
+inline void put_u64(MutableByteView out, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v);
+    v >>= 8;
+  }
+}
+inline std::uint64_t get_u64(ByteView in) {
+  std::uint64_t v = 0;
+  for (const std::uint8_t b : in) {
+    v = (v << 8) | b;
+  }
+  return v;
+}
 Endpoint identity_endpoint(std::uint32_t index);
 // Index of the identity at `ep`, or -1.
 std::int64_t identity_index(const Endpoint& ep);

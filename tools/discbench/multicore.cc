@@ -30,6 +30,7 @@
 #include "discplane/net/frames.h"
 
 #include "bench.h"
+#include "generator_frames.h"
 
 namespace discbench {
 
@@ -90,29 +91,7 @@ bool make_lane(std::uint32_t index, Lane& lane) {
 void enqueue(rte_mempool* pool, Lane& lane, const Workload& w,
              std::span<const Input* const> inputs) {
   std::vector<rte_mbuf*> m(inputs.size());
-  if (rte_pktmbuf_alloc_bulk(pool, m.data(), static_cast<unsigned>(m.size())) != 0) {
-    std::fprintf(stderr, "discbench: generator pool exhausted\n");
-    std::exit(1);
-  }
-  const net::Interface& self = lane.port->interface();
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const ByteView payload = w.payload(*inputs[i]);
-    constexpr std::size_t kHeaders = 14 + 20 + 8;
-    auto* data = reinterpret_cast<std::uint8_t*>(
-        rte_pktmbuf_append(m[i], static_cast<std::uint16_t>(kHeaders + payload.size())));
-    std::memcpy(data + kHeaders, payload.data(), payload.size());
-    net::UdpFrameSpec spec;
-    spec.src_mac = kGenMac;
-    spec.dst_mac = self.mac;
-    spec.src = identity_endpoint(inputs[i]->identity);
-    spec.dst = Endpoint{self.ipv4, self.udp_port};
-    auto layout = net::build_udp_headers(MutableByteView(data, kHeaders + payload.size()), kHeaders,
-                                         payload.size(), spec);
-    if (!layout || layout->offset != 0) {
-      std::fprintf(stderr, "discbench: frame build failed\n");
-      std::exit(1);
-    }
-  }
+  build_generator_frames(pool, m.data(), w, inputs, kGenMac, lane.port->interface());
   if (rte_ring_enqueue_bulk(lane.rx, reinterpret_cast<void**>(m.data()),
                             static_cast<unsigned>(m.size()), nullptr) != m.size()) {
     std::fprintf(stderr, "discbench: RX ring full\n");

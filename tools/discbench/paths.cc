@@ -19,6 +19,7 @@
 #include "discplane/net/socket_port.h"
 
 #include "bench.h"
+#include "generator_frames.h"
 
 namespace discbench {
 
@@ -199,28 +200,8 @@ class RingPath final : public Path {
 
   void enqueue(const Workload& w, std::span<const Input* const> burst) {
     std::array<rte_mbuf*, kBurst> m{};
-    if (rte_pktmbuf_alloc_bulk(pool_, m.data(), static_cast<unsigned>(burst.size())) != 0) {
-      std::fprintf(stderr, "discbench: generator pool exhausted\n");
-      std::exit(1);
-    }
-    const net::Interface& self = port_->interface();
+    build_generator_frames(pool_, m.data(), w, burst, kGeneratorMac, port_->interface());
     for (std::size_t i = 0; i < burst.size(); ++i) {
-      const ByteView payload = w.payload(*burst[i]);
-      constexpr std::size_t kHeaders = 14 + 20 + 8;
-      auto* data = reinterpret_cast<std::uint8_t*>(
-          rte_pktmbuf_append(m[i], static_cast<std::uint16_t>(kHeaders + payload.size())));
-      std::memcpy(data + kHeaders, payload.data(), payload.size());
-      net::UdpFrameSpec spec;
-      spec.src_mac = kGeneratorMac;
-      spec.dst_mac = self.mac;
-      spec.src = identity_endpoint(burst[i]->identity);
-      spec.dst = Endpoint{self.ipv4, self.udp_port};
-      auto layout = net::build_udp_headers(MutableByteView(data, kHeaders + payload.size()),
-                                           kHeaders, payload.size(), spec);
-      if (!layout || layout->offset != 0) {
-        std::fprintf(stderr, "discbench: frame build failed\n");
-        std::exit(1);
-      }
       if (nic_offload_) {  // as a NIC that verified both checksums would mark it
         m[i]->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD;
       }
@@ -359,6 +340,33 @@ class SocketPath final : public Path {
   std::vector<int> fds_;
 };
 }  // namespace
+
+void build_generator_frames(rte_mempool* pool, rte_mbuf** m, const Workload& w,
+                            std::span<const Input* const> inputs, const net::MacAddress& src_mac,
+                            const net::Interface& self) {
+  if (rte_pktmbuf_alloc_bulk(pool, m, static_cast<unsigned>(inputs.size())) != 0) {
+    std::fprintf(stderr, "discbench: generator pool exhausted\n");
+    std::exit(1);
+  }
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const ByteView payload = w.payload(*inputs[i]);
+    constexpr std::size_t kHeaders = 14 + 20 + 8;
+    auto* data = reinterpret_cast<std::uint8_t*>(
+        rte_pktmbuf_append(m[i], static_cast<std::uint16_t>(kHeaders + payload.size())));
+    std::memcpy(data + kHeaders, payload.data(), payload.size());
+    net::UdpFrameSpec spec;
+    spec.src_mac = src_mac;
+    spec.dst_mac = self.mac;
+    spec.src = identity_endpoint(inputs[i]->identity);
+    spec.dst = Endpoint{self.ipv4, self.udp_port};
+    auto layout = net::build_udp_headers(MutableByteView(data, kHeaders + payload.size()), kHeaders,
+                                         payload.size(), spec);
+    if (!layout || layout->offset != 0) {
+      std::fprintf(stderr, "discbench: frame build failed\n");
+      std::exit(1);
+    }
+  }
+}
 
 std::unique_ptr<Path> make_direct_path() {
   return std::make_unique<DirectPath>();

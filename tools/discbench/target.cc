@@ -115,29 +115,6 @@ std::int64_t pid_cpu_ns(int pid) {
   return static_cast<std::int64_t>(ticks * 1e9 / static_cast<double>(::sysconf(_SC_CLK_TCK)));
 }
 
-crypto::PrivateKey key_from_seed(std::uint64_t seed) {
-  crypto::DeterministicRandom rng(seed);
-  crypto::PrivateKey k{};
-  do {
-    rng.fill(k);
-  } while (!crypto::is_valid_private_key(k));
-  return k;
-}
-
-void put_u64(MutableByteView out, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v);
-    v >>= 8;
-  }
-}
-std::uint64_t get_u64(ByteView in) {
-  std::uint64_t v = 0;
-  for (const std::uint8_t b : in) {
-    v = (v << 8) | b;
-  }
-  return v;
-}
-
 // ---- targets -------------------------------------------------------------------------------
 struct Target {
   std::string name;

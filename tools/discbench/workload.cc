@@ -19,14 +19,6 @@
 
 namespace discbench {
 
-namespace {
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "discbench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-const Endpoint kEngine{IpAddress::v4(10, 0, 0, 2), 30303};
-
 crypto::PrivateKey key_from_seed(std::uint64_t seed) {
   crypto::DeterministicRandom rng(seed);
   crypto::PrivateKey k{};
@@ -36,24 +28,18 @@ crypto::PrivateKey key_from_seed(std::uint64_t seed) {
   return k;
 }
 
+namespace {
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "discbench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+const Endpoint kEngine{IpAddress::v4(10, 0, 0, 2), 30303};
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-void put_u64(MutableByteView out, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v);
-    v >>= 8;
-  }
-}
-std::uint64_t get_u64(ByteView in) {
-  std::uint64_t v = 0;
-  for (const std::uint8_t b : in) {
-    v = (v << 8) | b;
-  }
-  return v;
 }
 
 std::vector<Sent> deliver(Workload& w, ByteView payload, const Endpoint& from) {

@@ -20,52 +20,15 @@
 
 #include "discplane/net/frames.h"
 
+#include "e2e/netns.h"
 #include "unit/dpdk/dpdk_env.h"
 
 using namespace dptest;
 
 namespace {
 
-int sh(const std::string& cmd) {
-  return std::system(cmd.c_str());
-}
-
-// The namespace carries our pid so parallel runs do not collide; namespaces of dead runs
-// (same prefix, pid gone) are removed first.
-struct Netns {
-  std::string name = "dptest_ns_" + std::to_string(::getpid());
-  Netns() {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/var/run/netns", ec)) {
-      const std::string n = entry.path().filename().string();
-      if (n.rfind("dptest_ns_", 0) == 0) {
-        const int pid = std::atoi(n.c_str() + 10);
-        if (pid > 0 && ::kill(pid, 0) != 0) {
-          sh("ip netns del " + n + " 2>/dev/null");
-        }
-      }
-    }
-    sh("ip netns del " + name + " 2>/dev/null");
-    REQUIRE(sh("ip netns add " + name) == 0);
-  }
-  ~Netns() { sh("ip netns del " + name + " 2>/dev/null"); }
-  // Runs f on a thread that has entered the namespace (setns is per thread).
-  void run(const std::function<void()>& f) const {
-    bool entered = false;
-    std::thread t([&] {
-      const int fd = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-      entered = fd >= 0 && ::setns(fd, CLONE_NEWNET) == 0;
-      if (fd >= 0) {
-        ::close(fd);
-      }
-      if (entered) {
-        f();
-      }
-    });
-    t.join();
-    REQUIRE(entered);
-  }
-};
+using e2e::Netns;  // prefix "dptest": dptest_ns_<pid>
+using e2e::sh;
 
 struct PongSink final : disc::DatagramSink {
   void on_burst(std::span<const disc::Datagram> burst, disc::Transport& tx) noexcept override {
@@ -164,7 +127,8 @@ std::string udp_exchange(int family, const char* dst, std::uint16_t port, const 
 TEST_CASE("dpdk tap: a namespace pings the port and exchanges UDP over IPv4 and IPv6",
           "[dpdk][tap]") {
   (void)env();  // EAL up, with the tap vdev
-  Netns ns;
+  Netns ns("dptest");
+  REQUIRE(ns.created);
   DpdkConfig config;
   config.eal_args = eal_args();
   config.port_name = "net_tap0";
@@ -189,13 +153,14 @@ TEST_CASE("dpdk tap: a namespace pings the port and exchanges UDP over IPv4 and 
   bool pinged = false;
   std::string reply4;
   std::string reply6;
-  ns.run([&] {
+  const bool entered = ns.run([&] {
     pinged = ping("169.254.77.2");
     reply4 = udp_exchange(AF_INET, "169.254.77.2", 30303, "hello tap");
     reply6 = udp_exchange(AF_INET6, "fd00:77::2", 30303, "hello tap6");
   });
   stop = true;
   loop.join();
+  REQUIRE(entered);
   const DpdkCounters counters = port->counters();
   port.reset();  // closes the tap before the namespace goes
 
