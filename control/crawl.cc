@@ -218,7 +218,10 @@ Result<std::size_t, std::string> CrawlDb::merge_json(std::string_view text) {
     return fail(std::string("not a JSON object"));
   }
   std::map<NodeId, CrawlNode> parsed;
-  for (const auto& [key, v] : root.items()) {
+  for (const auto& item : root.items()) {
+    // Named copies, not a structured binding: clang 14 (the fuzz build) cannot capture those.
+    const std::string key = item.key();
+    const Json& v = item.value();
     auto bad = [&](const std::string& why) {
       return fail("node " + key.substr(0, 16) + ": " + why);
     };
