@@ -565,7 +565,9 @@ void TableUpdate::set_enr(ByteView raw, std::uint64_t seq) noexcept {
     enr_size = 0;
     return;
   }
-  std::memcpy(enr.data(), raw.data(), raw.size());
+  if (!raw.empty()) {  // an empty span may carry a null pointer: memcpy must not see it
+    std::memcpy(enr.data(), raw.data(), raw.size());
+  }
   enr_size = static_cast<std::uint16_t>(raw.size());
   enr_seq = seq;
 }
