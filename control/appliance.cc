@@ -175,7 +175,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   SystemClock clock;
   crypto::BulkRandom rng;
   crypto::BulkRandom rng_control;  // the control thread's (crawl targets)
-  PacketLog packet_log;  // the engine's EventSink; outlives the server
+  PacketLog packet_log;            // the engine's EventSink; outlives the server
   std::unique_ptr<disc::DiscoveryServer> server;
   std::unique_ptr<net::SocketPort> socket;
   std::unique_ptr<net::DpdkPort> dpdk;

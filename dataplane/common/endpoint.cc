@@ -17,7 +17,9 @@ IpAddress IpAddress::v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uin
   return ip;
 }
 
-IpAddress IpAddress::v4(ByteView four) { return v4(four[0], four[1], four[2], four[3]); }
+IpAddress IpAddress::v4(ByteView four) {
+  return v4(four[0], four[1], four[2], four[3]);
+}
 
 IpAddress IpAddress::v6(ByteView sixteen) {
   IpAddress ip;

@@ -132,10 +132,8 @@ void bootnode_scenario(Site site, int v5, int v4) {
   // discv4 NEIGHBORS from discplane to an ethereumjs node: only discv4 nodes, and more than 12
   // of them when the table has that many (so the answer came in two packets).
   const int a = js.v4_index(0);
-  Json r = js.cmd(Json{{"cmd", "findnode"},
-                       {"node", a},
-                       {"target", dp.enode()},
-                       {"timeout_ms", 1500}});
+  Json r =
+      js.cmd(Json{{"cmd", "findnode"}, {"node", a}, {"target", dp.enode()}, {"timeout_ms", 1500}});
   REQUIRE(r.value("ok", false));
   std::set<std::string> v4_ids;
   for (int i = 0; i < v4; ++i) {
@@ -423,11 +421,11 @@ std::unique_ptr<DpdkEnv> dpdk_site(const std::string& name) {
   return env;
 }
 
-#define REQUIRE_NETNS_AND_TAP()                                           \
-  do {                                                                    \
-    if (!can_use_netns_and_tap()) {                                       \
-      FAIL("not root or no /dev/net/tun: the DPDK scenario needs both");  \
-    }                                                                     \
+#define REQUIRE_NETNS_AND_TAP()                                          \
+  do {                                                                   \
+    if (!can_use_netns_and_tap()) {                                      \
+      FAIL("not root or no /dev/net/tun: the DPDK scenario needs both"); \
+    }                                                                    \
   } while (0)
 
 }  // namespace

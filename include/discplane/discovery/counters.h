@@ -30,7 +30,7 @@ enum class Drop : std::uint8_t {
   kEncodeFailed,
   kPolicyBanned,      // source IP/CIDR or sender node id on the ban list (NetPolicy)
   kPolicyNotAllowed,  // source outside the allow list (NetPolicy, netrestrict)
-  kV4AmpLimited,  // Pong / bond Ping to an unverified endpoint over the amplification budget
+  kV4AmpLimited,      // Pong / bond Ping to an unverified endpoint over the amplification budget
   kCount,
 };
 std::string_view to_string(Drop d);

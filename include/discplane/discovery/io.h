@@ -13,7 +13,9 @@
 namespace discplane::disc {
 
 enum class Protocol : std::uint8_t { kV4 = 4, kV5 = 5 };
-inline const char* name(Protocol p) { return p == Protocol::kV4 ? "v4" : "v5"; }
+inline const char* name(Protocol p) {
+  return p == Protocol::kV4 ? "v4" : "v5";
+}
 
 // Largest datagram either protocol sends or accepts.
 inline constexpr std::size_t kMaxPacketSize = 1280;
@@ -42,8 +44,8 @@ class Transport {
 // Both clocks the protocols need: monotonic time for timeouts and wall time for
 // discv4 expirations. Backends use the real clocks; tests and simulations step it.
 struct Time {
-  std::int64_t mono_ns = 0;    // monotonic, nanoseconds
-  std::int64_t unix_s = 0;     // wall clock, seconds since the Unix epoch
+  std::int64_t mono_ns = 0;  // monotonic, nanoseconds
+  std::int64_t unix_s = 0;   // wall clock, seconds since the Unix epoch
   std::int64_t mono_ms() const { return mono_ns / 1'000'000; }
 };
 

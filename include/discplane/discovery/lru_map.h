@@ -53,9 +53,9 @@ class FixedLruMap {
 
   struct InsertResult {
     V* value;
-    bool inserted;       // false: the key existed and its value was replaced
-    bool evicted;        // an older entry was evicted to make room
-    K evicted_key;       // valid when evicted
+    bool inserted;  // false: the key existed and its value was replaced
+    bool evicted;   // an older entry was evicted to make room
+    K evicted_key;  // valid when evicted
   };
   // Inserts or replaces; when full, evicts the least recently used entry.
   InsertResult insert(const K& key, V value) noexcept {

@@ -1,9 +1,10 @@
-#include <catch2/catch.hpp>
+#include "discplane/common/endpoint.h"
 
 #include <unordered_set>
 
+#include <catch2/catch.hpp>
+
 #include "discplane/common/bytes.h"
-#include "discplane/common/endpoint.h"
 
 using namespace discplane;
 
