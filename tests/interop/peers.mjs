@@ -230,7 +230,14 @@ class V5Node {
     d.on("talkRespReceived", (addr, enr, msg) => {
       if (this.opts.trace) out({ event: "talkresp", node: this.index, proto: "v5", from_id: addr.nodeId, payload: hex(msg.response) });
     });
-    await d.start();
+    // On a port already taken, @chainsafe/discv5's start() neither resolves nor rejects: give
+    // it 10 s and report it as the bind failure it is (startNode then retries on a fresh port).
+    let timer;
+    const hung = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(
+        `EADDRINUSE suspected: discv5 start on ${this.host}:${this.port} did not finish in 10 s`)), 10000);
+    });
+    try { await Promise.race([d.start(), hung]); } finally { clearTimeout(timer); }
     for (const b of this.bootnodes) d.addEnr(b);
     if (this.opts.lookupIntervalMs > 0) {
       const tick = () => {
@@ -493,16 +500,37 @@ for (const b of opts.bootnodes) {
   else if (b.startsWith("enode://")) { const p = parseEnode(b); v4s.forEach((n) => n.bootnodes.push(p)); }
   else { process.stderr.write(`peers.mjs: bad --bootnode ${b}\n`); process.exit(2); }
 }
-if (opts.bootFirst) {
-  if (v5s.length > 1) for (const n of v5s.slice(1)) n.bootnodes.push(v5s[0].enr.encodeTxt());
-  if (v4s.length > 1) for (const n of v4s.slice(1)) n.bootnodes.push({ id: v4s[0].pub, address: v4s[0].host, udpPort: v4s[0].port, tcpPort: v4s[0].port });
+// A picked port is probed, closed and then bound by its node: a process of a test running in
+// parallel can take it in between. A node that meets EADDRINUSE on a picked port is made again
+// on a fresh one (same key, same bootnodes), up to 5 times.
+async function startNode(i) {
+  for (let attempt = 0; ; attempt++) {
+    try { await nodes[i].start(); return; } catch (e) {
+      const busy = String(e?.message ?? e).includes("EADDRINUSE");
+      if (!busy || opts.basePort > 0 || attempt >= 5) throw e;
+      const old = nodes[i];
+      await old.stop().catch(() => {});
+      const Node = old.proto === "v5" ? V5Node : V4Node;
+      nodes[i] = new Node(i, opts, old.keyRaw, await freeUdpPort(opts.host));
+      nodes[i].bootnodes.push(...old.bootnodes);
+    }
+  }
 }
-for (const n of nodes) {
-  try { await n.start(); } catch (e) {
-    out({ event: "error", node: n.index, where: "start", error: String(e?.message ?? e) });
+// --boot-first: each later node of a protocol bootstraps from that protocol's first node, as
+// started (its port is final by then).
+const firstOf = {};
+for (let i = 0; i < nodes.length; i++) {
+  const first = firstOf[nodes[i].proto];
+  if (opts.bootFirst && first) {
+    nodes[i].bootnodes.push(first.proto === "v5" ? first.enr.encodeTxt()
+      : { id: first.pub, address: first.host, udpPort: first.port, tcpPort: first.port });
+  }
+  try { await startNode(i); } catch (e) {
+    out({ event: "error", node: i, where: "start", error: String(e?.message ?? e) });
     await shutdown("start-failed", 1);
   }
-  out({ event: "node", ...n.info() });
+  firstOf[nodes[i].proto] ??= nodes[i];
+  out({ event: "node", ...nodes[i].info() });
 }
 out({ event: "ready", v5: opts.v5, v4: opts.v4, pid: process.pid, max_seconds: opts.maxSeconds });
 
