@@ -3,6 +3,7 @@
 // Not here: neighbor state (neighbor_cache.h) and anything DPDK-specific.
 #include "discplane/net/frames.h"
 
+#include <bit>
 #include <cstring>
 
 namespace discplane::net {
@@ -388,21 +389,56 @@ ParseResult parse_frame(ByteView frame, const Interface& self, ParsedFrame& out,
 }
 
 std::uint32_t checksum_add(ByteView data, std::uint32_t sum) noexcept {
+  // RFC 1071 2(B): the one's-complement sum does not depend on byte order, so add the data as
+  // native-order 32-bit words into two 64-bit accumulators (no carry is lost below 2^32 words),
+  // fold to 16 bits and swap to network order once at the end. ~4x fewer steps than adding
+  // big-endian 16-bit words one at a time, which showed up on the DPDK path (software checksum
+  // on RX and TX when the port offers no offload).
   const std::uint8_t* p = data.data();
   std::size_t n = data.size();
-  std::uint64_t acc = sum;
-  while (n >= 2) {
-    acc += static_cast<std::uint32_t>(p[0] << 8 | p[1]);
+  std::uint64_t a0 = 0;
+  std::uint64_t a1 = 0;
+  while (n >= 16) {
+    std::uint32_t w[4];
+    std::memcpy(w, p, sizeof w);
+    a0 += w[0];
+    a1 += w[1];
+    a0 += w[2];
+    a1 += w[3];
+    p += 16;
+    n -= 16;
+  }
+  while (n >= 4) {
+    std::uint32_t w;
+    std::memcpy(&w, p, sizeof w);
+    a0 += w;
+    p += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    std::uint16_t w;
+    std::memcpy(&w, p, sizeof w);
+    a1 += w;
     p += 2;
     n -= 2;
   }
   if (n == 1) {
-    acc += static_cast<std::uint32_t>(p[0] << 8);
+    const std::uint8_t last[2] = {p[0], 0};  // pad with a zero byte, in memory order
+    std::uint16_t w;
+    std::memcpy(&w, last, sizeof w);
+    a1 += w;
   }
-  while (acc >> 32) {
-    acc = (acc & 0xffffffffu) + (acc >> 32);
+  std::uint64_t acc = a0 + a1;
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  std::uint32_t folded = static_cast<std::uint32_t>(acc);
+  folded = (folded & 0xffffu) + (folded >> 16);
+  folded = (folded & 0xffffu) + (folded >> 16);
+  std::uint16_t native = static_cast<std::uint16_t>(folded);
+  if constexpr (std::endian::native == std::endian::little) {
+    native = static_cast<std::uint16_t>(native << 8 | native >> 8);
   }
-  return static_cast<std::uint32_t>(acc);
+  return sum + native;
 }
 
 std::uint16_t checksum_fold(std::uint32_t sum) noexcept {

@@ -52,6 +52,7 @@ struct alignas(64) DpdkPort::Impl {
   bool started = false;
   Tx tx;
   std::uint64_t tsc_hz;
+  std::uint64_t ns_per_tsc_q32;  // nanoseconds per TSC cycle, 32.32 fixed point
   NeighborCache<rte_mbuf*, 16> neighbors;
   std::array<rte_mbuf*, kBurst> rx{};
   std::array<disc::Datagram, kBurst> datagrams{};

@@ -110,7 +110,8 @@ struct RxChecksumState {
                                       RxChecksumState offload = {}) noexcept;
 
 // ---- Checksums (RFC 1071) ------------------------------------------------------------------
-// Sum of 16-bit big-endian words, not folded; chain calls by passing the previous sum.
+// One's-complement sum of 16-bit big-endian words (odd length: zero-padded), as a 32-bit value
+// that is only meaningful once folded (checksum_fold); chain calls by passing the previous sum.
 // Chained pieces must have even lengths except the last.
 [[nodiscard]] std::uint32_t checksum_add(ByteView data, std::uint32_t sum = 0) noexcept;
 [[nodiscard]] std::uint16_t checksum_fold(std::uint32_t sum) noexcept;  // folded, not inverted
