@@ -336,9 +336,15 @@ Discv5State::Discv5State(Engine& engine) : impl_(std::make_unique<Impl>(engine))
 Discv5State::~Discv5State() = default;
 
 // Cheap: size, then 23 bytes of AES-CTR. No GCM, no ECDSA.
-void Discv5State::on_packet(ByteView payload, const Endpoint& from) noexcept {
+void Discv5State::unmask_header_prefixes(std::span<const ByteView> packets,
+                                         std::span<v5wire::HeaderPrefix> out) const noexcept {
+  v5wire::unmask_header_prefixes(packets, impl_->own_masker, out);
+}
+
+void Discv5State::on_packet(ByteView payload, const Endpoint& from,
+                            ByteView header_prefix) noexcept {
   Impl& s = *impl_;
-  auto h = v5wire::decode_header(payload, s.own_masker, s.header_scratch);
+  auto h = v5wire::decode_header(payload, s.own_masker, s.header_scratch, header_prefix);
   if (!h) {
     // Neither discv4 (the engine checked first) nor a discv5 header: not discovery at all.
     s.engine.counters().drop(v5wire::is_not_discv5(h.error()) ? Drop::kNotDiscovery

@@ -19,7 +19,10 @@ class Discv5State {
   explicit Discv5State(Engine& engine);
   ~Discv5State();
 
-  void on_packet(ByteView payload, const Endpoint& from) noexcept;
+  void on_packet(ByteView payload, const Endpoint& from, ByteView header_prefix = {}) noexcept;
+  // The header prefixes of a burst, unmasked with our own id's masker in one AES-CTR burst.
+  void unmask_header_prefixes(std::span<const ByteView> packets,
+                              std::span<v5wire::HeaderPrefix> out) const noexcept;
 
   // ---- per-protocol primitives used by revalidate / lookup / bootstrap ----
   // PING on the session with the node (handshaking first when there is none). Returns true

@@ -142,15 +142,30 @@ void Engine::on_burst(std::span<const Datagram> burst, Transport& tx) noexcept {
   // of a payload nobody has touched yet. Prefetch them a few datagrams ahead, so that cheap
   // drops (garbage) are not bound by memory latency.
   constexpr std::size_t kPrefetchAhead = 4;
-  for (std::size_t i = 0; i < burst.size(); ++i) {
-    if (i + kPrefetchAhead < burst.size()) {
-      const ByteView next = burst[i + kPrefetchAhead].payload;
-      __builtin_prefetch(next.data());
-      if (next.size() > 96) {
-        __builtin_prefetch(next.data() + 96);
+  // Burst-wide work: the discv5 header prefixes of up to 32 datagrams are unmasked in one
+  // AES-CTR burst (~15 ns a header instead of ~30 ns one by one), before any is classified.
+  // A discv4 packet or garbage wastes its unmasking (a few ns; discv4 costs ~70 us anyway).
+  const bool unmask = config_.enable_v5 && !shut_down_;
+  for (std::size_t base = 0; base < burst.size(); base += kUnmaskChunk) {
+    const std::size_t n = std::min(kUnmaskChunk, burst.size() - base);
+    if (unmask) {
+      for (std::size_t i = 0; i < n; ++i) {
+        unmask_in_[i] = burst[base + i].payload;
       }
+      v5_->unmask_header_prefixes(std::span(unmask_in_.data(), n),
+                                  std::span(unmask_out_.data(), n));
     }
-    dispatch_datagram(burst[i]);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t at = base + i;
+      if (at + kPrefetchAhead < burst.size()) {
+        const ByteView next = burst[at + kPrefetchAhead].payload;
+        __builtin_prefetch(next.data());
+        if (next.size() > 96) {
+          __builtin_prefetch(next.data() + 96);
+        }
+      }
+      dispatch_datagram(burst[at], unmask ? unmask_out_[i].view() : ByteView{});
+    }
   }
   run_deadlines();
   tx_ = nullptr;
@@ -173,14 +188,14 @@ DiscoveryServer::Kind DiscoveryServer::classify(ByteView p) noexcept {
   return Kind::kDiscv5;
 }
 
-void Engine::dispatch_datagram(const Datagram& d) noexcept {
+void Engine::dispatch_datagram(const Datagram& d, ByteView v5_prefix) noexcept {
   ++counters_.rx_packets;
   counters_.rx_bytes += d.payload.size();
   if (shut_down_) {
     return;
   }
   if (!wants(EventLevel::kDebug)) {
-    (void)process_datagram(d);
+    (void)process_datagram(d, v5_prefix);
     return;
   }
   // Packet log on: what this datagram did is read off the counters around it, so the drop
@@ -189,7 +204,7 @@ void Engine::dispatch_datagram(const Datagram& d) noexcept {
   const std::uint64_t bonds = counters_.v4_bonds;
   const std::uint64_t initiated = counters_.v5_handshakes_initiated;
   const std::uint64_t accepted = counters_.v5_handshakes_accepted;
-  const std::uint8_t protocol = process_datagram(d);
+  const std::uint8_t protocol = process_datagram(d, v5_prefix);
   if (counters_.drops_total != drops) {
     Event e;
     e.mono_ns = now_.mono_ns;
@@ -211,7 +226,7 @@ void Engine::dispatch_datagram(const Datagram& d) noexcept {
   }
 }
 
-std::uint8_t Engine::process_datagram(const Datagram& d) noexcept {
+std::uint8_t Engine::process_datagram(const Datagram& d, ByteView v5_prefix) noexcept {
   if (d.payload.size() > kMaxPacketSize) {
     counters_.drop(Drop::kTooLarge);
     return 0;
@@ -231,7 +246,7 @@ std::uint8_t Engine::process_datagram(const Datagram& d) noexcept {
     handle(msg::Discv4Packet{d.payload, d.from}, *tx_);
     return 4;
   }
-  handle(msg::Discv5Packet{d.payload, d.from}, *tx_);
+  handle(msg::Discv5Packet{d.payload, d.from, v5_prefix}, *tx_);
   return 5;
 }
 
@@ -298,7 +313,8 @@ void Engine::handle(const InMessage& message, Transport& tx) noexcept {
           if (!config_.enable_v5) {
             counters_.drop(Drop::kDisabledProtocol);
           } else {
-            v5_->on_packet(m.payload, m.from);  // counts kNotDiscovery itself (one unmask)
+            // counts kNotDiscovery itself (one unmask, or none with the burst's prefix)
+            v5_->on_packet(m.payload, m.from, m.header_prefix);
           }
         } else if constexpr (std::is_same_v<T, msg::Revalidate>) {
           revalidate(m.protocol);

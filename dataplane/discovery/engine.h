@@ -20,6 +20,7 @@
 #include "discplane/discovery/peer_table.h"
 #include "discplane/discovery/server.h"
 #include "discplane/wire/enr.h"
+#include "discplane/wire/v5wire.h"
 
 namespace discplane::disc {
 
@@ -173,10 +174,11 @@ class Engine {
       config_.table_observer->on_table_update(u, now_.mono_ns);
     }
   }
-  void dispatch_datagram(const Datagram& d) noexcept;
+  // `v5_prefix`: the datagram's discv5 header prefix, unmasked with the rest of its burst.
+  void dispatch_datagram(const Datagram& d, ByteView v5_prefix) noexcept;
   // Classifies and handles one datagram; returns the protocol it went to (4, 5; 0: dropped
   // before classification).
-  std::uint8_t process_datagram(const Datagram& d) noexcept;
+  std::uint8_t process_datagram(const Datagram& d, ByteView v5_prefix) noexcept;
   void set_policy(const std::shared_ptr<const NetPolicy>& policy) noexcept;
   void add_seed(const NodeSeed& seed) noexcept;
   void step_lookup(std::uint32_t slot) noexcept;
@@ -232,6 +234,10 @@ class Engine {
   std::unique_ptr<Discv4State> v4_;
   std::unique_ptr<Discv5State> v5_;
   std::int64_t next_deadline_check_ns_ = 0;
+  // Burst-wide header unmasking (on_burst): one AES-CTR burst per 32 datagrams.
+  static constexpr std::size_t kUnmaskChunk = 32;
+  std::array<ByteView, kUnmaskChunk> unmask_in_{};
+  std::array<v5wire::HeaderPrefix, kUnmaskChunk> unmask_out_{};
 };
 
 }  // namespace discplane::disc

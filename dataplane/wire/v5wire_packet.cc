@@ -2,6 +2,7 @@
 // three packet encoders. Message bodies live in v5wire_message.cc, handshake crypto in
 // v5wire_crypto.cc. No allocation; every function is noexcept.
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "discplane/wire/v5wire.h"
@@ -14,7 +15,7 @@ constexpr std::size_t kNonceOffset = 9;
 constexpr std::size_t kAuthSizeOffset = kNonceOffset + kNonceSize;
 // The first unmasking covers the static header plus a message packet's authdata: one AES-CTR
 // call for the common case (message packets), and enough for a WHOAREYOU too.
-constexpr std::size_t kFirstUnmaskSize = kStaticHeaderSize + kMessageAuthdataSize;
+constexpr std::size_t kFirstUnmaskSize = kHeaderPrefixSize;
 
 std::uint16_t load_be16(const std::uint8_t* p) noexcept {
   return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
@@ -144,8 +145,31 @@ std::string_view to_string(V5Error e) noexcept {
   return "unknown V5Error";
 }
 
+void unmask_header_prefixes(std::span<const ByteView> packets,
+                            const crypto::AesCtr128& own_id_masker,
+                            std::span<HeaderPrefix> out) noexcept {
+  constexpr std::size_t kChunk = 32;
+  std::array<crypto::AesCtr128::Job, kChunk> jobs;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < packets.size() && i < out.size(); ++i) {
+    const ByteView p = packets[i];
+    if (p.size() < kMinPacketSize || p.size() > kMaxPacketSize) {
+      out[i].size = 0;
+      continue;
+    }
+    const std::size_t len = std::min(p.size() - kMaskingIvSize, kFirstUnmaskSize);
+    out[i].size = static_cast<std::uint8_t>(len);
+    jobs[n++] = {p.data(), p.data() + kMaskingIvSize, out[i].bytes.data(), len};
+    if (n == kChunk) {
+      own_id_masker.apply_burst(std::span(jobs.data(), n));
+      n = 0;
+    }
+  }
+  own_id_masker.apply_burst(std::span(jobs.data(), n));
+}
+
 Result<Header, V5Error> decode_header(ByteView packet, const crypto::AesCtr128& own_id_masker,
-                                      MutableByteView scratch) noexcept {
+                                      MutableByteView scratch, ByteView prefix) noexcept {
   if (packet.size() < kMinPacketSize) {
     return fail(V5Error::kTooSmall);
   }
@@ -162,7 +186,11 @@ Result<Header, V5Error> decode_header(ByteView packet, const crypto::AesCtr128& 
   std::memcpy(s, iv.data(), kMaskingIvSize);
 
   std::size_t unmasked = std::min(masked.size(), kFirstUnmaskSize);
-  own_id_masker.apply(iv, masked.first(unmasked), {h, unmasked});
+  if (prefix.size() == unmasked) {
+    std::memcpy(h, prefix.data(), unmasked);  // unmasked with the rest of the burst
+  } else {
+    own_id_masker.apply(iv, masked.first(unmasked), {h, unmasked});
+  }
 
   if (std::memcmp(h, kProtocolId.data(), kProtocolId.size()) != 0) {
     return fail(V5Error::kBadProtocolId);

@@ -201,6 +201,9 @@ struct Discv4Packet {
 struct Discv5Packet {
   ByteView payload;
   Endpoint from;
+  // Optional: the header's first bytes already unmasked (Engine::on_burst does a whole burst
+  // at once); empty: the protocol unmasks them itself.
+  ByteView header_prefix{};
 };
 struct Revalidate {
   Protocol protocol;

@@ -5,6 +5,7 @@
 // caller scratch buffer; encoding writes into caller buffers. Nothing allocates.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -137,9 +138,27 @@ struct Header {
 // Checks, cheapest first: size range, protocol id, version, flag, authdata-size (it must fit
 // in the packet and match the flag), and per flag the shape of the authdata. `scratch` must
 // hold at least packet.size() bytes (kMaxPacketSize always does).
+// `prefix`, when given, holds the header's first bytes already unmasked by
+// unmask_header_prefixes (one AES-CTR burst for a whole RX burst); decode_header then skips
+// its own first unmasking. A prefix of the wrong size is ignored.
 [[nodiscard]] Result<Header, V5Error> decode_header(ByteView packet,
                                                     const crypto::AesCtr128& own_id_masker,
-                                                    MutableByteView scratch) noexcept;
+                                                    MutableByteView scratch,
+                                                    ByteView prefix = {}) noexcept;
+
+// The first unmasking of a header: the static header plus a message packet's authdata (all of
+// a message or WHOAREYOU header; a handshake header is unmasked again in full).
+inline constexpr std::size_t kHeaderPrefixSize = kStaticHeaderSize + kMessageAuthdataSize;
+struct HeaderPrefix {
+  std::array<std::uint8_t, kHeaderPrefixSize> bytes;
+  std::uint8_t size = 0;  // 0: none (packet outside the discv5 size range)
+  ByteView view() const noexcept { return {bytes.data(), size}; }
+};
+// Unmasks the header prefix of every packet in one AES-CTR burst: out[i] for packets[i]
+// (out.size() >= packets.size()). Packets outside [kMinPacketSize, kMaxPacketSize] get none.
+void unmask_header_prefixes(std::span<const ByteView> packets,
+                            const crypto::AesCtr128& own_id_masker,
+                            std::span<HeaderPrefix> out) noexcept;
 
 // The header-masking key for packets sent to `dest`: dest-node-id[0:16].
 [[nodiscard]] inline crypto::AesKey masking_key(const NodeId& dest) noexcept {

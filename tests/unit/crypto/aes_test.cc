@@ -245,3 +245,44 @@ TEST_CASE("AES-CTR unmasks the headers of the discv5 packets", "[crypto][aes]") 
   }
   CHECK(n == 4);
 }
+
+TEST_CASE("AES-CTR apply_burst equals apply job by job, wrap-around IVs and in place included",
+          "[crypto][aes]") {
+  const AesKey key = to_array<16>(hex_or_die("000102030405060708090a0b0c0d0e0f"));
+  const AesCtr128 ctr(key);
+  DeterministicRandom rng(77);
+  constexpr std::size_t kJobs = 70;  // more than one library burst of 32
+  std::vector<Bytes> ivs(kJobs, Bytes(16));
+  std::vector<Bytes> ins(kJobs);
+  std::vector<Bytes> outs(kJobs);
+  for (std::size_t i = 0; i < kJobs; ++i) {
+    rng.fill(ivs[i]);
+    ins[i].resize(i % 5 == 0 ? 0 : 1 + (i * 37) % 400);  // zero-length jobs are skipped
+    rng.fill(ins[i]);
+    outs[i].assign(ins[i].size(), 0xee);
+  }
+  // Two IVs whose low 32 bits wrap inside the message: apply_burst must split them as apply does.
+  ivs[3] = hex_or_die("000102030405060708090a0bfffffffe");
+  ivs[41] = hex_or_die("fffffffffffffffffffffffffffffffe");
+  std::vector<AesCtr128::Job> jobs;
+  for (std::size_t i = 0; i < kJobs; ++i) {
+    // Every third job in place.
+    std::uint8_t* out = i % 3 == 0 ? nullptr : outs[i].data();
+    jobs.push_back({ivs[i].data(), ins[i].data(), out, ins[i].size()});
+  }
+  std::vector<Bytes> in_place = ins;
+  for (std::size_t i = 0; i < kJobs; i += 3) {
+    jobs[i].in = in_place[i].data();
+    jobs[i].out = in_place[i].data();
+  }
+  ctr.apply_burst(jobs);
+  for (std::size_t i = 0; i < kJobs; ++i) {
+    INFO("job " << i << " length " << ins[i].size());
+    Bytes expect(ins[i].size());
+    ctr.apply(ivs[i], ins[i], expect);
+    CHECK((i % 3 == 0 ? in_place[i] : outs[i]) == expect);
+    if (!ins[i].empty()) {
+      CHECK(expect == openssl_ctr(key, ivs[i], ins[i]));
+    }
+  }
+}

@@ -826,3 +826,78 @@ TEST_CASE("v5wire: accept_handshake rejects a non-handshake header and bad keys"
   REQUIRE_FALSE(hs);
   CHECK(hs.error() == V5Error::kBadEphemeralKey);
 }
+
+TEST_CASE("v5wire: burst-unmasked header prefixes decode exactly like one-by-one unmasking",
+          "[v5wire]") {
+  std::vector<Bytes> packets;
+  for (const char* name : {"ping_message_packet", "whoareyou_packet",
+                           "ping_handshake_packet_without_enr", "ping_handshake_packet_with_enr"}) {
+    packets.push_back(hx(packet_vector(name)["packet_hex"]));
+  }
+  // Shapes around the size limits and a few forged/garbage packets, 40 in all (> one chunk of
+  // 32 inside unmask_header_prefixes).
+  const Bytes ping = packets[0];  // a copy: push_back below reallocates
+  packets.push_back(Bytes(ping.begin(), ping.begin() + 62));  // too small: no prefix
+  packets.push_back(Bytes(ping.begin(), ping.begin() + 63));  // shorter than a full prefix
+  Bytes big = ping;
+  big.resize(kMaxPacketSize, 0x5a);
+  packets.push_back(big);
+  big.push_back(0);  // too large: no prefix
+  packets.push_back(big);
+  packets.push_back(forge("discv4", 1, 0, 32, 32, 17));
+  packets.push_back(forge("discv5", 1, 0, 31, 31, 17));
+  std::uint8_t fill = 1;
+  while (packets.size() < 40) {
+    packets.push_back(Bytes(63 + fill * 7, fill));
+    ++fill;
+  }
+  std::vector<ByteView> views(packets.begin(), packets.end());
+  std::vector<HeaderPrefix> prefixes(views.size());
+  unmask_header_prefixes(views, b_masker(), prefixes);
+
+  for (std::size_t i = 0; i < packets.size(); ++i) {
+    INFO("packet " << i << " size " << packets[i].size());
+    const ByteView p = packets[i];
+    const bool in_range = p.size() >= kMinPacketSize && p.size() <= kMaxPacketSize;
+    REQUIRE(prefixes[i].size ==
+            (in_range ? std::min<std::size_t>(p.size() - 16, kHeaderPrefixSize) : 0));
+    if (in_range) {  // the prefix is the unmasked header, byte for byte
+      Bytes expect(prefixes[i].size);
+      b_masker().apply(p.first(16), p.subspan(16, expect.size()), expect);
+      CHECK(equal(prefixes[i].view(), expect));
+    }
+    Scratch one;
+    Scratch burst;
+    const auto a = decode_header(p, b_masker(), one.header);
+    const auto b = decode_header(p, b_masker(), burst.header, prefixes[i].view());
+    REQUIRE(a.has_value() == b.has_value());
+    if (!a) {
+      CHECK(a.error() == b.error());
+      continue;
+    }
+    CHECK(a->flag == b->flag);
+    CHECK(a->nonce == b->nonce);
+    CHECK(a->src_id == b->src_id);
+    CHECK(equal(a->header_data, b->header_data));
+    CHECK(equal(a->authdata, b->authdata));
+    CHECK(equal(a->message, b->message));
+    CHECK(equal(a->record, b->record));
+  }
+  // The four vectors decode (the burst path is not vacuous).
+  for (std::size_t i = 0; i < 4; ++i) {
+    Scratch s;
+    CHECK(decode_header(packets[i], b_masker(), s.header, prefixes[i].view()));
+  }
+  // A prefix of the wrong size is ignored: the decoder unmasks for itself.
+  Scratch s;
+  const auto h = decode_header(ping, b_masker(), s.header, prefixes[0].view().first(10));
+  REQUIRE(h);
+  CHECK(h->flag == Flag::kMessage);
+  // The prefix is trusted (the caller's contract: it is this packet's): a changed prefix
+  // decides the outcome, so the decoder really reads it instead of unmasking again.
+  HeaderPrefix changed = prefixes[0];
+  changed.bytes[0] ^= 1;  // "discv5" -> "eiscv5"
+  const auto bad = decode_header(ping, b_masker(), s.header, changed.view());
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error() == V5Error::kBadProtocolId);
+}
