@@ -235,6 +235,9 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       if (!commands.try_push(disc::msg::SetNetPolicy{r.policy})) {
         return;  // ring full: next tick
       }
+      if (group) {  // workers 1..N-1 too; the queued copies keep it referenced meanwhile
+        group->broadcast(disc::msg::SetNetPolicy{r.policy});
+      }
       policies.push_back(std::move(r.policy));
       r.set_policy = false;
     }
@@ -513,6 +516,9 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
             [this](disc::NodeSeed& s) { return commands.try_push(disc::msg::AddSeed{s}); });
       }
       apply_pending_reload();
+      if (group) {
+        (void)group->flush_broadcasts();
+      }
       release_policies();
       packet_log.drain(logger());
       watch_peers(known, seen_sequence);
@@ -725,8 +731,9 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   sc.events = &impl->packet_log;
   if (n_workers > 1) {
     // Sharded (docs/multicore.md): worker 0 (this Impl) owns the table; the others mirror it.
-    // The ENR is fixed: IP votes would be counted per worker (not merged yet).
-    sc.static_ip = true;
+    // Workers forward their IP votes; the owner decides and hands its new record to them.
+    // Limits are per engine: each worker gets 1/N of the configured totals.
+    sc = per_shard_limits(sc, n_workers);
     ShardGroupConfig gc;
     gc.shards = n_workers;
     gc.steer_seed = steer_seed;
@@ -744,8 +751,8 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
       w->prune_every_ns = ns_of(config.timers.prune_interval);
       disc::ServerConfig wc = sc;
       wc.table_observer = impl->group->observer(k);
-      // The packet log's ring has one producer (the owner's core): workers log nothing yet, and
-      // keep the policy they started with (SIGHUP swaps reach the owner only).
+      // The packet log's ring has one producer (the owner's core): workers log nothing yet.
+      // Policy swaps and TALKREQ handlers reach them through ShardGroup::broadcast.
       wc.events = nullptr;
       w->server = std::make_unique<disc::DiscoveryServer>(wc, impl->clock, w->rng, nullptr);
       w->socket = std::move(extra_sockets[k - 1]);
@@ -873,7 +880,18 @@ bool Appliance::running() const noexcept {
 }
 
 bool Appliance::submit(disc::InMessage&& message) {
-  return impl_->commands.try_push(std::move(message));
+  Impl& i = *impl_;
+  if (i.group && (std::holds_alternative<disc::msg::RegisterTalkProtocol>(message) ||
+                  std::holds_alternative<disc::msg::SetNetPolicy>(message))) {
+    // Every worker needs it (a TALKREQ or a banned peer can land on any of them). A policy
+    // sent this way is kept referenced by the queue until every worker has its own copy.
+    if (!i.commands.try_push(disc::InMessage(message))) {
+      return false;
+    }
+    i.group->broadcast(message);
+    return true;
+  }
+  return i.commands.try_push(std::move(message));
 }
 
 std::optional<std::uint64_t> Appliance::request_lookup(disc::Protocol protocol,
