@@ -92,7 +92,7 @@ struct Udp {
 
 }  // namespace
 
-TEST_CASE("workers: 2: votes on worker 1 set the owner's record; worker 1 serves it",
+TEST_CASE("workers: 2: votes on worker 1 set the owner's record, worker 1 serves it",
           "[e2e][socket][multicore]") {
   control::test::TempDir dir;
   // Listening on 0.0.0.0 with no external_ip: the address is learned from votes.

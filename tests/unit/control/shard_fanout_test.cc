@@ -113,7 +113,7 @@ void bond(Fleet& f, const test::RawV4Peer& peer, const v4wire::RpcEndpoint& seen
 
 }  // namespace
 
-TEST_CASE("shards: votes on worker 1 change the owner's record; worker 1 answers with it",
+TEST_CASE("shards: votes on worker 1 change the owner's record, worker 1 answers with it",
           "[shards]") {
   Fleet f(2);
   const std::uint64_t seq0 = f.servers[0]->local_record().seq();
@@ -221,7 +221,7 @@ TEST_CASE("shards: a TALKREQ steered to worker 1 finds the handler registered at
   REQUIRE(talk(3) == "re:hi");
 }
 
-TEST_CASE("shards: a policy swap reaches worker 1; the old policy is freed after the last worker",
+TEST_CASE("shards: a policy swap reaches worker 1, the old policy is freed after the last worker",
           "[shards]") {
   Fleet f(3);
   const Endpoint ep = endpoint_on(2, 3, 48000);
