@@ -2,12 +2,14 @@
 // record, and worker 1 hands out the new one; a TALKREQ handler registered through the
 // appliance answers on worker 1; a SIGHUP-style policy reload bans on worker 1 too.
 #include <netinet/in.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +17,8 @@
 #include <catch2/catch.hpp>
 
 #include "discplane/control/appliance.h"
+#include "discplane/control/log.h"
+#include "discplane/control/metrics.h"
 #include "discplane/net/socket_port.h"
 #include "discplane/wire/enr.h"
 #include "discplane/wire/v4wire.h"
@@ -179,6 +183,10 @@ TEST_CASE("workers: 2: TALKREQ handler and policy reload reach worker 1",
   auto created = Appliance::create(sc);
   REQUIRE(created);
   Appliance& node = **created;
+  // Every worker's packet log reaches the log (captured here; no other thread logs yet).
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  logger().sinks().push_back(sink);
   REQUIRE(node.submit(disc::msg::RegisterTalkProtocol{
       "echo", [](ByteView req, const NodeId&, const Endpoint&, MutableByteView out) {
         std::copy(req.begin(), req.end(), out.begin());
@@ -275,6 +283,26 @@ TEST_CASE("workers: 2: TALKREQ handler and policy reload reach worker 1",
   std::this_thread::sleep_for(std::chrono::milliseconds(150));  // two worker stats intervals
   CHECK(node.snapshots().acquire()->counters.dropped(disc::Drop::kPolicyBanned) >= 1);
   CHECK(node.worker_rx_packets().at(0) > 0);
+  {  // per-worker loop figures in /metrics: worker 1 received the raw peers' datagrams
+    auto s = node.snapshots().acquire();
+    REQUIRE(s->workers.size() == 2);
+    CHECK(s->workers[1].rx_packets > 0);
+    CHECK(s->workers[1].busy_cycles > 0);
+    CHECK(s->loop.rx_packets == s->workers[0].rx_packets + s->workers[1].rx_packets);
+    const std::string text = render_metrics(s.get(), s->taken_mono_ns);
+    CHECK(text.find("discplane_worker_rx_packets_total{worker=\"1\"} " +
+                    std::to_string(s->workers[1].rx_packets)) != std::string::npos);
+  }
   node.request_stop();
   node.wait();
+  auto& sinks = logger().sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+  // The reload's policy-applied line comes from the owner and from worker 1's own log ring.
+  const std::string lines = captured.str();
+  std::size_t applied = 0;
+  for (auto at = lines.find("policy-applied"); at != std::string::npos;
+       at = lines.find("policy-applied", at + 1)) {
+    ++applied;
+  }
+  CHECK(applied == 2);
 }
