@@ -106,6 +106,7 @@ Result<disc::NodeSeed, std::string> parse_bootnode(std::string_view text) {
 struct WorkerStats {
   disc::Counters counters;
   net::SocketCounters socket;
+  std::uint64_t busy_cycles = 0;  // TSC cycles in the engine on bursts that carried packets
   std::size_t sessions = 0;
   std::size_t pending_challenges = 0;
 };
@@ -134,14 +135,18 @@ struct ShardWorker final : disc::DatagramSink {
   std::int64_t next_stats_ns = 0;
   std::int64_t prune_every_ns = 0;  // the owner gets Prune from the control thread; workers
   std::int64_t next_prune_ns = 0;   // prune their own sessions, challenges and bonds
+  std::uint64_t busy_cycles = 0;
   crypto::BulkRandom rng;
+  PacketLog packet_log;  // this worker's EventSink (its own ring); outlives the server
   std::unique_ptr<disc::DiscoveryServer> server;
   std::unique_ptr<net::SocketPort> socket;
   SnapshotPublisher<WorkerStats> stats;
   std::thread thread;
 
   void on_burst(std::span<const disc::Datagram> burst, disc::Transport& tx) noexcept override {
+    const std::uint64_t start = __rdtsc();
     server->on_burst(burst, tx);
+    busy_cycles += __rdtsc() - start;
     between_bursts(tx);
   }
   void on_idle(disc::Transport& tx) noexcept override {
@@ -162,6 +167,7 @@ struct ShardWorker final : disc::DatagramSink {
       stats.publish([&](WorkerStats& w) noexcept {
         w.counters = server->counters();
         w.socket = socket->counters();
+        w.busy_cycles = busy_cycles;
         w.sessions = server->session_count();
         w.pending_challenges = server->pending_challenges();
       });
@@ -235,6 +241,9 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       if (!commands.try_push(disc::msg::SetNetPolicy{r.policy})) {
         return;  // ring full: next tick
       }
+      if (group) {  // workers 1..N-1 too; the queued copies keep it referenced meanwhile
+        group->broadcast(disc::msg::SetNetPolicy{r.policy});
+      }
       policies.push_back(std::move(r.policy));
       r.set_policy = false;
     }
@@ -243,6 +252,23 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
     }
     if (r.seeds.empty()) {
       pending_reload.reset();
+    }
+  }
+
+  // Every worker's packet log (one ring each), drained on the control thread.
+  void drain_packet_logs() {
+    packet_log.drain(logger());
+    for (auto& w : workers) {
+      w->packet_log.drain(logger());
+    }
+  }
+  // logging.packet_log_rate is the appliance's total: each of N workers logs 1/N of it.
+  void configure_packet_logs(LogLevel level, std::uint32_t rate) {
+    const auto n = static_cast<std::uint32_t>(workers.size() + 1);
+    const std::uint32_t share = rate == 0 ? 0 : std::max<std::uint32_t>(1, (rate + n - 1) / n);
+    packet_log.configure(level, share);
+    for (auto& w : workers) {
+      w->packet_log.configure(level, share);
     }
   }
 
@@ -372,15 +398,30 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       s.recent_lookups = recent_lookups;
       s.shut_down = server->shut_down();
       fill_loop_stats(s.loop);
+      s.workers.clear();
+      if (!workers.empty()) {
+        s.workers.push_back(s.loop);  // worker 0's own figures, before the sums
+      }
       for (const auto& w : workers) {  // sharded: counters are the sum over the workers
         auto pinned = w->stats.acquire();
         add_counters(s.counters, pinned->counters);
         s.sessions += pinned->sessions;
         s.pending_challenges += pinned->pending_challenges;
-        s.loop.rx_packets += pinned->socket.rx;
-        s.loop.tx_packets += pinned->socket.tx;
-        s.loop.bursts += pinned->socket.bursts;
-        s.loop.empty_polls += pinned->socket.idle;
+        LoopStats own;
+        own.rx_packets = pinned->socket.rx;
+        own.tx_packets = pinned->socket.tx;
+        own.bursts = pinned->socket.bursts;
+        own.empty_polls = pinned->socket.idle;
+        own.busy_cycles = pinned->busy_cycles;
+        own.drops = {{"tx_dropped", pinned->socket.tx_dropped},
+                     {"rx_oversize", pinned->socket.rx_oversize},
+                     {"errors", pinned->socket.errors}};
+        s.loop.rx_packets += own.rx_packets;
+        s.loop.tx_packets += own.tx_packets;
+        s.loop.bursts += own.bursts;
+        s.loop.empty_polls += own.empty_polls;
+        s.loop.busy_cycles += own.busy_cycles;
+        s.workers.push_back(std::move(own));
       }
     });
   }
@@ -513,8 +554,11 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
             [this](disc::NodeSeed& s) { return commands.try_push(disc::msg::AddSeed{s}); });
       }
       apply_pending_reload();
+      if (group) {
+        (void)group->flush_broadcasts();
+      }
       release_policies();
-      packet_log.drain(logger());
+      drain_packet_logs();
       watch_peers(known, seen_sequence);
       if (control_tick) {
         control_tick();
@@ -532,7 +576,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     core_stop.store(true, std::memory_order_release);  // in case the ring was full
-    packet_log.drain(logger());
+    drain_packet_logs();
     // The core's last snapshot goes to the node database.
     save_node_db();
     if (crawl) {
@@ -725,8 +769,9 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   sc.events = &impl->packet_log;
   if (n_workers > 1) {
     // Sharded (docs/multicore.md): worker 0 (this Impl) owns the table; the others mirror it.
-    // The ENR is fixed: IP votes would be counted per worker (not merged yet).
-    sc.static_ip = true;
+    // Workers forward their IP votes; the owner decides and hands its new record to them.
+    // Limits are per engine: each worker gets 1/N of the configured totals.
+    sc = per_shard_limits(sc, n_workers);
     ShardGroupConfig gc;
     gc.shards = n_workers;
     gc.steer_seed = steer_seed;
@@ -744,14 +789,15 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
       w->prune_every_ns = ns_of(config.timers.prune_interval);
       disc::ServerConfig wc = sc;
       wc.table_observer = impl->group->observer(k);
-      // The packet log's ring has one producer (the owner's core): workers log nothing yet, and
-      // keep the policy they started with (SIGHUP swaps reach the owner only).
-      wc.events = nullptr;
+      // Each worker logs through its own packet log (one ring per producer). Policy swaps and
+      // TALKREQ handlers reach them through ShardGroup::broadcast.
+      wc.events = &w->packet_log;
       w->server = std::make_unique<disc::DiscoveryServer>(wc, impl->clock, w->rng, nullptr);
       w->socket = std::move(extra_sockets[k - 1]);
       impl->workers.push_back(std::move(w));
     }
     sc.shard_router = impl->group->router();
+    impl->configure_packet_logs(config.logging.level, config.logging.packet_log_rate);
   }
   impl->server = std::make_unique<disc::DiscoveryServer>(sc, impl->clock, impl->rng, impl.get());
   impl->publish();
@@ -873,7 +919,18 @@ bool Appliance::running() const noexcept {
 }
 
 bool Appliance::submit(disc::InMessage&& message) {
-  return impl_->commands.try_push(std::move(message));
+  Impl& i = *impl_;
+  if (i.group && (std::holds_alternative<disc::msg::RegisterTalkProtocol>(message) ||
+                  std::holds_alternative<disc::msg::SetNetPolicy>(message))) {
+    // Every worker needs it (a TALKREQ or a banned peer can land on any of them). A policy
+    // sent this way is kept referenced by the queue until every worker has its own copy.
+    if (!i.commands.try_push(disc::InMessage(message))) {
+      return false;
+    }
+    i.group->broadcast(message);
+    return true;
+  }
+  return i.commands.try_push(std::move(message));
 }
 
 std::optional<std::uint64_t> Appliance::request_lookup(disc::Protocol protocol,
@@ -933,7 +990,7 @@ Result<std::vector<ReloadChange>, ConfigError> Appliance::reload(const Config& n
   }
   if (plan.logging) {
     set_log_level(next.logging.level);
-    i.packet_log.configure(next.logging.level, next.logging.packet_log_rate);
+    i.configure_packet_logs(next.logging.level, next.logging.packet_log_rate);
   }
   if (r.set_policy || !r.seeds.empty()) {
     std::lock_guard<std::mutex> lock(i.reload_mutex);

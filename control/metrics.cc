@@ -230,6 +230,38 @@ std::string render_metrics(const CoreSnapshot& s, std::int64_t now_mono_ns) {
     w.sample("discplane_loop_dropped_total", {{"reason", reason}}, count);
   }
 
+  // ---- per worker (dataplane.workers > 1) ----
+  if (!s.workers.empty()) {
+    std::vector<std::string> ids;
+    for (std::size_t k = 0; k < s.workers.size(); ++k) {
+      ids.push_back(std::to_string(k));
+    }
+    const auto per_worker = [&](std::string_view name, std::string_view help,
+                                std::uint64_t LoopStats::*field) {
+      w.family(name, "counter", help);
+      for (std::size_t k = 0; k < s.workers.size(); ++k) {
+        w.sample(name, {{"worker", ids[k]}}, s.workers[k].*field);
+      }
+    };
+    per_worker("discplane_worker_rx_packets_total", "Packets a worker's socket received.",
+               &LoopStats::rx_packets);
+    per_worker("discplane_worker_tx_packets_total", "Packets a worker's socket sent.",
+               &LoopStats::tx_packets);
+    per_worker("discplane_worker_bursts_total", "A worker's poll passes that received packets.",
+               &LoopStats::bursts);
+    per_worker("discplane_worker_empty_polls_total",
+               "A worker's poll passes that received nothing.", &LoopStats::empty_polls);
+    per_worker("discplane_worker_busy_cycles_total",
+               "TSC cycles a worker spent in its engine on bursts that carried packets.",
+               &LoopStats::busy_cycles);
+    w.family("discplane_worker_dropped_total", "counter", "A worker's backend drops, by reason.");
+    for (std::size_t k = 0; k < s.workers.size(); ++k) {
+      for (const auto& [reason, count] : s.workers[k].drops) {
+        w.sample("discplane_worker_dropped_total", {{"worker", ids[k]}, {"reason", reason}}, count);
+      }
+    }
+  }
+
   // ---- the snapshot itself ----
   w.gauge("discplane_snapshot_sequence", "Sequence number of the snapshot these come from.",
           s.sequence);

@@ -2,6 +2,7 @@
 // copies that the shards mirror. See shard_group.h for the ownership model.
 #include "discplane/control/shard_group.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -27,6 +28,22 @@ std::uint32_t steer(const Endpoint& from, std::uint32_t shards, std::uint64_t se
   }
   // Multiply-shift instead of modulo: unbiased enough and no division.
   return static_cast<std::uint32_t>((static_cast<unsigned __int128>(h) * shards) >> 64);
+}
+
+disc::ServerConfig per_shard_limits(disc::ServerConfig c, std::uint32_t shards) noexcept {
+  if (shards <= 1) {
+    return c;
+  }
+  const auto share = [shards](std::uint32_t total) noexcept {
+    return std::max<std::uint32_t>(1, (total + shards - 1) / shards);
+  };
+  c.max_sessions = share(c.max_sessions);
+  c.max_challenges = share(c.max_challenges);
+  c.v4_max_pending = share(c.v4_max_pending);
+  c.whoareyou_global_rate = share(c.whoareyou_global_rate);
+  c.whoareyou_global_burst = share(c.whoareyou_global_burst);
+  c.v4_amp_global_burst = share(c.v4_amp_global_burst);
+  return c;
 }
 
 TableCopy& TableCopy::operator=(const TableCopy& other) {
@@ -149,8 +166,12 @@ ShardGroup::ShardGroup(const ShardGroupConfig& config)
   forwarders_.resize(config_.shards);
   commands_.resize(config_.shards);
   replies_.resize(config_.shards);
+  records_.resize(config_.shards);
+  controls_.resize(config_.shards);
   for (std::uint32_t k = 1; k < config_.shards; ++k) {
     rings_[k] = std::make_unique<SpscRing<disc::TableUpdate>>(config_.ring_capacity);
+    records_[k] = std::make_unique<SpscRing<RecordCopy>>(8);
+    controls_[k] = std::make_unique<SpscRing<disc::InMessage>>(64);
     commands_[k] = std::make_unique<SpscRing<Command>>(1024);
     replies_[k] = std::make_unique<SpscRing<disc::LookupReply>>(1024);
     forwarders_[k] = std::make_unique<Forwarder>(*rings_[k], *replies_[k]);
@@ -174,6 +195,21 @@ std::size_t ShardGroup::poll(std::uint32_t shard, disc::DiscoveryServer& server,
     return 0;
   }
   if (shard != 0) {
+    ShardState& st = state_[shard];
+    disc::InMessage m;
+    for (std::size_t i = 0; i < 16 && controls_[shard]->try_pop(m); ++i) {
+      server.handle(m, tx);
+      st.broadcasts.store(st.broadcasts.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+    }
+    m = disc::msg::Prune{};  // drop the message's references (e.g. a policy) here, not later
+    RecordCopy rc;
+    while (records_[shard]->try_pop(rc)) {
+      if (server.adopt_local_record(ByteView(rc.raw.data(), rc.size))) {
+        st.records_adopted.store(st.records_adopted.load(std::memory_order_relaxed) + 1,
+                                 std::memory_order_relaxed);
+      }
+    }
     Command c;
     for (std::size_t i = 0; i < 64 && commands_[shard]->try_pop(c); ++i) {
       if (c.findnode) {
@@ -214,6 +250,9 @@ std::size_t ShardGroup::poll(std::uint32_t shard, disc::DiscoveryServer& server,
     }
   }
   applied_ += applied;
+  if (server.local_record().seq() != owner_seq_) {  // a new record (votes): hand it out
+    send_record(server);
+  }
   if (config_.shards > 1 && (force || now_ns >= next_publish_ns_)) {
     next_publish_ns_ = now_ns + config_.publish_interval_ns;
     const disc::PeerTable& table = server.table();
@@ -230,6 +269,70 @@ std::size_t ShardGroup::poll(std::uint32_t shard, disc::DiscoveryServer& server,
   return applied;
 }
 
+// Owner thread: the owner's record to every shard that has not got this seq yet. A full ring
+// (8 deep: records change rarely) is retried at the next poll.
+void ShardGroup::send_record(const disc::DiscoveryServer& owner) noexcept {
+  const enr::Record& record = owner.local_record();
+  const ByteView raw = record.raw();
+  if (raw.size() > disc::kMaxEnrSize) {
+    owner_seq_ = record.seq();  // cannot be carried (never happens: ours are small)
+    return;
+  }
+  RecordCopy rc;
+  rc.size = static_cast<std::uint16_t>(raw.size());
+  std::memcpy(rc.raw.data(), raw.data(), raw.size());
+  bool all = true;
+  for (std::uint32_t k = 1; k < config_.shards; ++k) {
+    ShardState& st = state_[k];
+    if (st.record_seq_sent == record.seq()) {
+      continue;
+    }
+    if (records_[k]->try_push(rc)) {
+      st.record_seq_sent = record.seq();
+      ++st.records_sent;
+    } else {
+      all = false;
+    }
+  }
+  if (all) {
+    owner_seq_ = record.seq();
+  }
+}
+
+void ShardGroup::broadcast(const disc::InMessage& message) {
+  if (config_.shards <= 1) {
+    return;
+  }
+  std::lock_guard<std::mutex> lock(broadcast_mutex_);
+  broadcast_queue_.push_back(PendingBroadcast{message, std::vector<bool>(config_.shards, false)});
+  broadcast_queue_.back().delivered[0] = true;  // the owner's copy goes on its own ring
+}
+
+std::size_t ShardGroup::flush_broadcasts() {
+  std::lock_guard<std::mutex> lock(broadcast_mutex_);
+  // In order per shard: once a shard's ring refuses one, later ones wait for it too.
+  std::vector<bool> blocked(config_.shards, false);
+  for (PendingBroadcast& b : broadcast_queue_) {
+    for (std::uint32_t k = 1; k < config_.shards; ++k) {
+      if (b.delivered[k] || blocked[k]) {
+        continue;
+      }
+      disc::InMessage copy = b.message;
+      if (controls_[k]->try_push(std::move(copy))) {
+        b.delivered[k] = true;
+      } else {
+        blocked[k] = true;
+      }
+    }
+  }
+  while (!broadcast_queue_.empty() &&
+         std::all_of(broadcast_queue_.front().delivered.begin(),
+                     broadcast_queue_.front().delivered.end(), [](bool d) { return d; })) {
+    broadcast_queue_.pop_front();
+  }
+  return broadcast_queue_.size();
+}
+
 ShardGroupCounters ShardGroup::counters() const noexcept {
   ShardGroupCounters c;
   c.applied = applied_;
@@ -240,6 +343,9 @@ ShardGroupCounters ShardGroup::counters() const noexcept {
     c.mirrored += state_[k].mirrored;
     c.ring_full += forwarders_[k]->ring_full();
     c.suppressed += forwarders_[k]->suppressed();
+    c.records_sent += state_[k].records_sent;
+    c.records_adopted += state_[k].records_adopted.load(std::memory_order_relaxed);
+    c.broadcasts += state_[k].broadcasts.load(std::memory_order_relaxed);
   }
   return c;
 }

@@ -417,8 +417,15 @@ void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const E
     report(table_update(TableUpdate::Kind::kAlive, p, id));
   }
   if (reported.valid() && !reported.ip.is_unspecified()) {
-    (void)votes_.vote(id, reported, now_.mono_ns);
-    apply_votes();
+    if (config_.table_observer != nullptr) {
+      // Sharded: the owner alone tallies votes and decides the record (it broadcasts it).
+      TableUpdate u = table_update(TableUpdate::Kind::kVote, p, id);
+      (reported.ip.is_v4() ? u.endpoint4 : u.endpoint6) = reported;
+      report(u);
+    } else {
+      (void)votes_.vote(id, reported, now_.mono_ns);
+      apply_votes();
+    }
   }
   const PeerEntry* e = table_.find_any(id);
   if (enr_seq && e != nullptr && (e->enr_size == 0 || *enr_seq > e->enr_seq)) {
@@ -626,6 +633,10 @@ void Engine::apply_table_update(const TableUpdate& u) noexcept {
       break;
     case TableUpdate::Kind::kFailed:
       (void)table_.mark_failed(u.id, now_.mono_ns);
+      break;
+    case TableUpdate::Kind::kVote:
+      (void)votes_.vote(u.id, u.endpoint4.valid() ? u.endpoint4 : u.endpoint6, now_.mono_ns);
+      apply_votes();
       break;
     case TableUpdate::Kind::kRecord:
       if (table_.update_enr(u.id, u.enr_bytes(), u.enr_seq) == UpdateOutcome::kUpdated) {
@@ -997,6 +1008,18 @@ void Engine::rebuild_local_record() noexcept {
   }
 }
 
+bool Engine::adopt_local_record(ByteView raw) noexcept {
+  auto record = enr::decode(raw);  // verifies the signature
+  if (!record || record->node_id() != local_.id || record->seq() <= local_.record.seq()) {
+    return false;
+  }
+  local_.record = *record;
+  local_.ipv4 = record->ip();
+  local_.ipv6 = record->ip6();
+  local_.address_source = "owner";
+  return true;
+}
+
 // ---- DiscoveryServer: the public face --------------------------------------------------------
 
 DiscoveryServer::DiscoveryServer(ServerConfig config, const Clock& clock, crypto::RandomSource& rng,
@@ -1064,6 +1087,9 @@ std::size_t DiscoveryServer::active_lookups() const noexcept {
 }
 bool DiscoveryServer::shut_down() const noexcept {
   return engine_->shut_down();
+}
+bool DiscoveryServer::adopt_local_record(ByteView raw) noexcept {
+  return engine_->adopt_local_record(raw);
 }
 const char* DiscoveryServer::external_address_source() const noexcept {
   return engine_->local().address_source;

@@ -121,6 +121,7 @@ class Engine {
                           const crypto::PublicKey& target_key, std::uint32_t slot,
                           Transport& tx) noexcept;
   void apply_lookup_reply(const LookupReply& r, Transport& tx) noexcept;
+  bool adopt_local_record(ByteView raw) noexcept;
 
   // ---- written once, protocol as a parameter ----
   void revalidate(Protocol p) noexcept;

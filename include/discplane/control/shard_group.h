@@ -20,7 +20,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "discplane/common/endpoint.h"
@@ -57,14 +59,25 @@ struct ShardGroupConfig {
   std::int64_t publish_interval_ns = 100 * disc::kMillisecond;
 };
 
+// The per-engine limits of a sharded runtime: each of N shards gets the configured total
+// divided by N (rounded up, at least 1), so that the N engines together keep the totals:
+// max_sessions, max_challenges, v4_max_pending, the WHOAREYOU global token bucket (rate and
+// burst) and the anti-amplification global credit (v4_amp_global_burst). Per-IP limits stay as
+// configured (each shard applies them to the flows it owns; see docs/multicore.md).
+[[nodiscard]] disc::ServerConfig per_shard_limits(disc::ServerConfig config,
+                                                  std::uint32_t shards) noexcept;
+
 struct ShardGroupCounters {
-  std::uint64_t applied = 0;        // updates the owner applied
-  std::uint64_t published = 0;      // table copies published by the owner
-  std::uint64_t mirrored = 0;       // mirror refreshes on the other shards (sum)
-  std::uint64_t ring_full = 0;      // updates dropped because a ring was full (sum)
-  std::uint64_t suppressed = 0;     // repeated kSeen reports not sent (sum)
-  std::uint64_t delegated = 0;      // revalidation pings the owner handed to another shard
-  std::uint64_t delegate_full = 0;  // ... that did not fit (the owner then pings itself)
+  std::uint64_t applied = 0;          // updates the owner applied
+  std::uint64_t published = 0;        // table copies published by the owner
+  std::uint64_t mirrored = 0;         // mirror refreshes on the other shards (sum)
+  std::uint64_t ring_full = 0;        // updates dropped because a ring was full (sum)
+  std::uint64_t suppressed = 0;       // repeated kSeen reports not sent (sum)
+  std::uint64_t delegated = 0;        // revalidation pings the owner handed to another shard
+  std::uint64_t delegate_full = 0;    // ... that did not fit (the owner then pings itself)
+  std::uint64_t records_sent = 0;     // owner's new local records handed to a shard (sum)
+  std::uint64_t records_adopted = 0;  // ... that a shard took as its own (sum)
+  std::uint64_t broadcasts = 0;       // control messages delivered to shards 1..N-1 (sum)
 };
 
 class ShardGroup {
@@ -92,6 +105,16 @@ class ShardGroup {
   std::size_t poll(std::uint32_t shard, disc::DiscoveryServer& server, disc::Transport& tx,
                    std::int64_t now_ns, bool force = false) noexcept;
 
+  // Control messages for every shard but the owner (which gets its copy on its own command
+  // ring): msg::RegisterTalkProtocol, msg::SetNetPolicy. broadcast() queues a message (any
+  // thread; control plane, takes a mutex); flush_broadcasts() hands the queued ones to each
+  // shard's control ring in order (ONE thread, the control thread: the rings' only producer)
+  // and returns how many are still queued (a full ring: retried at the next flush). Shard k
+  // handles them at its poll. A message stays referenced (e.g. a policy) until every shard
+  // has taken it; the shard's engine then holds its own copy.
+  void broadcast(const disc::InMessage& message);
+  std::size_t flush_broadcasts();
+
   // Counters; exact only when the shards are quiescent (tests, end of a benchmark).
   ShardGroupCounters counters() const noexcept;
   std::uint64_t published_version() const noexcept;
@@ -112,14 +135,33 @@ class ShardGroup {
   struct alignas(kCacheLineSize) ShardState {
     std::uint64_t mirrored_version = 0;
     std::uint64_t mirrored = 0;
+    std::uint64_t record_seq_sent = 0;  // owner thread: the newest record pushed to this shard
+    std::uint64_t records_sent = 0;     // owner thread
+    std::atomic<std::uint64_t> records_adopted{0};  // shard thread
+    std::atomic<std::uint64_t> broadcasts{0};       // shard thread
   };
+  // The owner's local record, owner -> shard k (rare: a new record after a vote).
+  struct RecordCopy {
+    std::uint16_t size = 0;
+    std::array<std::uint8_t, disc::kMaxEnrSize> raw{};
+  };
+  struct PendingBroadcast {
+    disc::InMessage message;
+    std::vector<bool> delivered;  // [k]: shard k has it on its ring
+  };
+  void send_record(const disc::DiscoveryServer& owner) noexcept;
   ShardGroupConfig config_;
   std::vector<std::unique_ptr<SpscRing<disc::TableUpdate>>> rings_;  // [k]: shard k -> owner
   std::vector<std::unique_ptr<Forwarder>> forwarders_;
   std::vector<std::unique_ptr<SpscRing<Command>>> commands_;           // [k]: owner -> shard k
   std::vector<std::unique_ptr<SpscRing<disc::LookupReply>>> replies_;  // [k]: shard k -> owner
+  std::vector<std::unique_ptr<SpscRing<RecordCopy>>> records_;         // [k]: owner -> shard k
+  std::vector<std::unique_ptr<SpscRing<disc::InMessage>>> controls_;   // [k]: control -> k
   std::unique_ptr<Router> router_;
   std::vector<ShardState> state_;
+  std::uint64_t owner_seq_ = 0;  // owner thread: the seq of the last record sent to all
+  std::mutex broadcast_mutex_;
+  std::deque<PendingBroadcast> broadcast_queue_;
   SnapshotPublisher<TableCopy> published_;
   // The number of publications so far (== the newest version): checked before pinning.
   alignas(kCacheLineSize) std::atomic<std::uint64_t> publications_{0};

@@ -279,6 +279,9 @@ class DiscoveryServer final : public DatagramSink {
                           const crypto::PublicKey& target_key, std::uint32_t slot,
                           Transport& tx) noexcept;
   void apply_lookup_reply(const LookupReply& reply, Transport& tx) noexcept;
+  // On a non-owner shard: takes the owner's local record as it is (same seq and signature;
+  // its ip/ip6 become ours). Refused (false) unless it is ours and newer than the current one.
+  bool adopt_local_record(ByteView raw) noexcept;
 
   // Read-only views for snapshots and tests.
   const PeerTable& table() const noexcept;

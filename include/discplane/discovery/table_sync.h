@@ -25,6 +25,7 @@ struct TableUpdate {
     kAlive,   // our liveness check passed: mark_alive
     kFailed,  // our liveness check failed: mark_failed
     kRecord,  // a newer record: update_enr + its endpoints
+    kVote,    // an IP vote: `id` saw us at endpoint4 (or endpoint6); the owner tallies it
   };
   Kind kind = Kind::kSeen;
   Protocol protocol = Protocol::kV4;
