@@ -22,6 +22,9 @@ struct MultiQueue {
   bool poll_port = true;    // reads RX queue rx_queue (RSS: every worker; software: worker 0)
   bool distribute = false;  // software distributor: moves UDP frames to steer()'s worker
   std::uint16_t rx_queue = 0;
+  std::uint16_t rx_queues = 1;  // the distributor reads queues [0, rx_queues) (a PMD such as
+                                // net_tap wants as many RX as TX queues: it spreads over them)
+  std::uint16_t next_rx = 0;
   std::uint16_t tx_queue = 0;
   rte_ring* in = nullptr;               // frames the other workers hand to this one
   std::array<rte_ring*, kMax> peers{};  // peers[k]: worker k's `in` (null for this worker)

@@ -8,6 +8,7 @@
 #include <string>
 
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -25,6 +26,19 @@ const char* to_string(DpdkSteering s) noexcept {
       return "software";
   }
   return "unknown";
+}
+
+int register_worker_thread() noexcept {
+  if (rte_thread_register() != 0) {
+    return -1;
+  }
+  return static_cast<int>(rte_lcore_id());
+}
+
+void unregister_worker_thread() noexcept {
+  if (rte_lcore_id() != LCORE_ID_ANY) {
+    rte_thread_unregister();
+  }
 }
 
 // ---- the per-burst side ----------------------------------------------------------------------
@@ -132,8 +146,18 @@ std::uint16_t DpdkPort::Impl::mq_rx(std::uint16_t& from_ring) noexcept {
   if (!q.poll_port || n == kBurst) {
     return n;
   }
-  const std::uint16_t got =
-      rte_eth_rx_burst(port_id, q.rx_queue, rx.data() + n, static_cast<std::uint16_t>(kBurst - n));
+  std::uint16_t got = 0;
+  if (q.rx_queues == 1) {
+    got = rte_eth_rx_burst(port_id, q.rx_queue, rx.data() + n,
+                           static_cast<std::uint16_t>(kBurst - n));
+  } else {  // the distributor on a port that spreads over several RX queues: read them all
+    for (std::uint16_t j = 0; j < q.rx_queues && n + got < kBurst; ++j) {
+      const std::uint16_t queue = static_cast<std::uint16_t>((q.next_rx + j) % q.rx_queues);
+      got += rte_eth_rx_burst(port_id, queue, rx.data() + n + got,
+                              static_cast<std::uint16_t>(kBurst - n - got));
+    }
+    q.next_rx = static_cast<std::uint16_t>((q.next_rx + 1) % q.rx_queues);
+  }
   // Port frames: keep ours in rx[] (compacted after the ring's), stage the others per worker,
   // share ARP/NDP with everyone (one mbuf, one reference per receiver).
   std::uint16_t kept = n;
@@ -359,7 +383,12 @@ Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
     n_tx = static_cast<std::uint16_t>(
         std::min<std::uint32_t>(n, std::max<std::uint16_t>(info.max_tx_queues, 1)));
     if (rte_eth_dev_configure(port, 1, n_tx, &conf) != 0) {
-      return fail(DpdkError::kConfigure);
+      // Some PMDs (net_tap) want as many RX as TX queues: take them, the distributor reads all.
+      n_rx = n_tx;
+      if (n_tx == 1 || info.max_rx_queues < n_tx ||
+          rte_eth_dev_configure(port, n_rx, n_tx, &conf) != 0) {
+        return fail(DpdkError::kConfigure);
+      }
     }
     g->configured_ = true;
   }
@@ -421,6 +450,7 @@ Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
     q.poll_port = rss || k == 0;
     q.distribute = !rss && k == 0;
     q.rx_queue = static_cast<std::uint16_t>(rss ? k : 0);
+    q.rx_queues = rss ? 1 : n_rx;
     q.tx_queue = static_cast<std::uint16_t>(k < n_tx ? k : 0);
     q.in = r.in[k];
     q.tx_out = r.tx[k];

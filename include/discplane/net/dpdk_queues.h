@@ -100,6 +100,12 @@ class DpdkPortGroup {
   bool configured_ = false;
 };
 
+// A worker thread of a group registers itself as an EAL lcore (rte_thread_register: no -l
+// entry needed; it gets a free lcore id, hence per-lcore mempool caches). Returns the lcore id,
+// or -1 when registration failed (the thread still works, without mempool caches).
+int register_worker_thread() noexcept;
+void unregister_worker_thread() noexcept;
+
 // ---- RSS prediction (pure; no EAL needed) ---------------------------------------------------
 // The Toeplitz hash a NIC computes over (src ip, dst ip[, src port, dst port]) with `key`
 // (>= 40 bytes for IPv6 with ports): rte_softrss over the tuple in host byte order.
