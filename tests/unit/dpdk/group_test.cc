@@ -178,7 +178,7 @@ TEST_CASE("dpdk group: the distributor steers each datagram to steer()'s worker"
   }
 }
 
-TEST_CASE("dpdk group: ARP reaches every worker; only the receiver answers", "[dpdk][mq]") {
+TEST_CASE("dpdk group: ARP reaches every worker and only the receiver answers", "[dpdk][mq]") {
   RingGroup rg(2, 2, &shard_steer);
   DpdkPortGroup& g = *rg.group;
   Interface peer;
