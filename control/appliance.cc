@@ -37,6 +37,7 @@
 #include "discplane/discovery/node_id.h"
 #include "discplane/discovery/peer_table.h"
 #include "discplane/net/dpdk_port.h"
+#include "discplane/net/dpdk_queues.h"
 #include "discplane/net/socket_port.h"
 #include "discplane/wire/enode.h"
 #include "discplane/wire/enr.h"
@@ -125,8 +126,9 @@ void add_counters(T& a, const T& b) noexcept {
   std::memcpy(static_cast<void*>(&a), x.data(), sizeof(T));
 }
 
-// Worker k > 0 of a sharded appliance: its own socket (one of the SO_REUSEPORT group), engine
-// (table mirror, TableObserver to the owner) and thread. Worker 0 is Appliance::Impl itself.
+// Worker k > 0 of a sharded appliance: its own port (a socket of the SO_REUSEPORT group, or a
+// DpdkPortGroup queue handle), engine (table mirror, TableObserver to the owner) and thread.
+// Worker 0 is Appliance::Impl itself.
 struct ShardWorker final : disc::DatagramSink {
   std::uint32_t shard = 0;
   ShardGroup* group = nullptr;
@@ -140,8 +142,34 @@ struct ShardWorker final : disc::DatagramSink {
   PacketLog packet_log;  // this worker's EventSink (its own ring); outlives the server
   std::unique_ptr<disc::DiscoveryServer> server;
   std::unique_ptr<net::SocketPort> socket;
+  net::DpdkPort* dpdk = nullptr;  // backend dpdk: queue k of the appliance's DpdkPortGroup
   SnapshotPublisher<WorkerStats> stats;
   std::thread thread;
+
+  void run(const std::atomic<bool>& stop) {
+    if (socket) {
+      socket->run(*this, stop, std::chrono::milliseconds(1));
+      return;
+    }
+    const int lcore = net::register_worker_thread();  // per-lcore mempool caches
+    dpdk->run(*this, stop, {});
+    if (lcore >= 0) {
+      net::unregister_worker_thread();
+    }
+  }
+  net::SocketCounters port_counters() const noexcept {
+    if (socket) {
+      return socket->counters();
+    }
+    const net::DpdkCounters& c = dpdk->counters();
+    net::SocketCounters s;
+    s.rx = c.rx_packets;
+    s.tx = c.tx_packets;
+    s.bursts = c.bursts;
+    s.idle = c.empty_polls;
+    s.tx_dropped = c.tx_refused + c.tx_no_mbuf + c.tx_ring_dropped;
+    return s;
+  }
 
   void on_burst(std::span<const disc::Datagram> burst, disc::Transport& tx) noexcept override {
     const std::uint64_t start = __rdtsc();
@@ -166,7 +194,7 @@ struct ShardWorker final : disc::DatagramSink {
       next_stats_ns = now + stats_every_ns;
       stats.publish([&](WorkerStats& w) noexcept {
         w.counters = server->counters();
-        w.socket = socket->counters();
+        w.socket = port_counters();
         w.busy_cycles = busy_cycles;
         w.sessions = server->session_count();
         w.pending_challenges = server->pending_challenges();
@@ -184,10 +212,14 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   PacketLog packet_log;            // the engine's EventSink; outlives the server
   std::unique_ptr<disc::DiscoveryServer> server;
   std::unique_ptr<net::SocketPort> socket;
-  std::unique_ptr<net::DpdkPort> dpdk;
+  std::unique_ptr<net::DpdkPortGroup> dpdk_group;  // backend dpdk with workers > 1
+  std::unique_ptr<net::DpdkPort> dpdk_single;      // backend dpdk with one worker
+  net::DpdkPort* dpdk = nullptr;                   // worker 0's port (queue 0 of the group)
   Endpoint bound;
   std::unique_ptr<ShardGroup> group;  // dataplane.workers > 1 only
   std::uint32_t steer_seed = 0;
+  net::SteerFn steer_fn = nullptr;  // the group's steering (shard_of)
+  std::uint64_t steer_seed64 = 0;
   std::vector<std::unique_ptr<ShardWorker>> workers;  // shards 1..N-1
 
   SpscRing<disc::InMessage> commands{kCommandRing};
@@ -453,6 +485,9 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
       l.drops.emplace_back("tx_refused", c.tx_refused);
       l.drops.emplace_back("tx_no_mbuf", c.tx_no_mbuf);
       l.drops.emplace_back("pending_dropped", c.pending_dropped);
+      if (dpdk_group) {  // worker 0's: the distributor's (or the RSS queue 0's) steering
+        l.drops.emplace_back("steer_dropped", c.steer_dropped);
+      }
     }
   }
 
@@ -460,7 +495,11 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
     if (socket) {
       socket->run(*this, core_stop, std::chrono::milliseconds(1));
     } else {
+      const int lcore = dpdk_group ? net::register_worker_thread() : -1;
       dpdk->run(*this, core_stop, {});
+      if (lcore >= 0) {
+        net::unregister_worker_thread();
+      }
     }
     core_finished.store(true, std::memory_order_release);
   }
@@ -750,11 +789,49 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
       dc.gateway_mac = *d.gateway_mac;
     }
     dc.vlan_id = d.vlan.value_or(0);
-    auto port = net::DpdkPort::create(dc);
-    if (!port) {
-      return fail(std::string("DPDK port setup failed: ") + net::to_string(port.error()));
+    if (n_workers > 1) {
+      // One port, N queue handles: RSS where the port offers it, else the software
+      // distributor on worker 0 (docs/multicore.md).
+      net::DpdkGroupConfig gc;
+      gc.port = dc;
+      gc.workers = n_workers;
+      gc.steer = [](const Endpoint& from, std::uint32_t n, std::uint64_t seed) noexcept {
+        return steer(from, n, seed);
+      };
+      impl->rng.fill(
+          MutableByteView(reinterpret_cast<std::uint8_t*>(&gc.steer_seed), sizeof gc.steer_seed));
+      auto group = net::DpdkPortGroup::create(gc);
+      if (!group) {
+        return fail("DPDK port setup for dataplane.workers: " + std::to_string(n_workers) +
+                    " failed: " + net::to_string(group.error()) +
+                    " (each worker needs its own pool of dataplane.dpdk.mempool_size mbufs in -m, "
+                    "and the port must accept " +
+                    std::to_string(n_workers) + " TX queues or at least one)");
+      }
+      impl->dpdk_group = std::move(*group);
+      const net::DpdkGroupInfo& gi = impl->dpdk_group->info();
+      impl->steer_fn = impl->dpdk_group->steer_fn();
+      impl->steer_seed64 = impl->dpdk_group->steer_seed();
+      impl->dpdk = &impl->dpdk_group->queue(0);
+      if (gi.mode == net::DpdkSteering::kRss) {
+        logger().info(
+            "dataplane: dpdk port {} with {} workers: RSS, {} RX/TX queues, rss_hf {:#x}, reta {}",
+            impl->dpdk_group->port_id(), n_workers, gi.rx_queues, gi.rss_hf, gi.reta_size);
+      } else {
+        logger().info(
+            "dataplane: dpdk port {} with {} workers: software distributor on worker 0 (no "
+            "usable RSS; it reads {} RX queue(s)), {} TX queue(s){}",
+            impl->dpdk_group->port_id(), n_workers, gi.rx_queues, gi.tx_queues,
+            gi.tx_rings ? ", the other workers send through worker 0" : "");
+      }
+    } else {
+      auto port = net::DpdkPort::create(dc);
+      if (!port) {
+        return fail(std::string("DPDK port setup failed: ") + net::to_string(port.error()));
+      }
+      impl->dpdk_single = std::move(*port);
+      impl->dpdk = impl->dpdk_single.get();
     }
-    impl->dpdk = std::move(*port);
     impl->bound = Endpoint{d.ipv4 ? d.ipv4->address : d.ipv6->address, config.network.listen.port};
     if (!announce) {
       announce = impl->bound.ip;
@@ -778,6 +855,13 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
     gc.steer_fn = [](const Endpoint& from, std::uint32_t n, std::uint64_t seed) noexcept {
       return net::reuseport_steer(from, n, static_cast<std::uint32_t>(seed));
     };
+    if (impl->dpdk_group) {  // the NIC's RSS prediction, or the distributor's steer()
+      gc.steer_fn = impl->steer_fn;
+      gc.steer_seed = impl->steer_seed64;
+    } else {
+      impl->steer_fn = gc.steer_fn;
+      impl->steer_seed64 = steer_seed;
+    }
     impl->group = std::make_unique<ShardGroup>(gc);
     impl->steer_seed = steer_seed;
     for (std::uint32_t k = 1; k < n_workers; ++k) {
@@ -793,7 +877,11 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
       // TALKREQ handlers reach them through ShardGroup::broadcast.
       wc.events = &w->packet_log;
       w->server = std::make_unique<disc::DiscoveryServer>(wc, impl->clock, w->rng, nullptr);
-      w->socket = std::move(extra_sockets[k - 1]);
+      if (impl->dpdk_group) {
+        w->dpdk = &impl->dpdk_group->queue(k);
+      } else {
+        w->socket = std::move(extra_sockets[k - 1]);
+      }
       impl->workers.push_back(std::move(w));
     }
     sc.shard_router = impl->group->router();
@@ -847,7 +935,7 @@ std::uint32_t Appliance::shard_of(const Endpoint& from) const {
   if (!i.group) {
     return 0;
   }
-  return net::reuseport_steer(from, i.group->shards(), i.steer_seed);
+  return i.steer_fn(from, i.group->shards(), i.steer_seed64);
 }
 
 std::vector<std::uint64_t> Appliance::worker_rx_packets() const {
@@ -889,8 +977,7 @@ void Appliance::start() {
   i.core_thread = std::thread([&i] { i.run_core(); });
   for (auto& w : i.workers) {
     ShardWorker* p = w.get();
-    w->thread =
-        std::thread([&i, p] { p->socket->run(*p, i.core_stop, std::chrono::milliseconds(1)); });
+    w->thread = std::thread([&i, p] { p->run(i.core_stop); });
   }
   i.control_thread = std::thread([&i] { i.run_control(); });
 }

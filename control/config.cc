@@ -957,11 +957,6 @@ Result<void, ConfigError> Config::validate() const {
   if (crawl.write_interval < std::chrono::seconds(1)) {
     return fail_at("crawl.write_interval", "must be at least 1s");
   }
-  if (dataplane.workers > 1 && dataplane.backend == Backend::kDpdk) {
-    return fail_at(
-        "dataplane.workers",
-        "more than one worker needs backend: socket (DPDK RSS queues are not wired yet)");
-  }
   if (dataplane.backend == Backend::kDpdk) {
     const auto& d = dataplane.dpdk;
     if (d.eal_args.empty()) {

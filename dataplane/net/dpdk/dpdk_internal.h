@@ -7,11 +7,35 @@
 
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include "discplane/net/dpdk_port.h"
 #include "discplane/net/neighbor_cache.h"
 
 namespace discplane::net {
+
+// A queue handle's share of a DpdkPortGroup (dpdk_queues.cc); absent on a one-queue port.
+struct MultiQueue {
+  static constexpr std::size_t kMax = 16;
+  std::uint32_t index = 0;  // this worker
+  std::uint32_t workers = 1;
+  bool poll_port = true;    // reads RX queue rx_queue (RSS: every worker; software: worker 0)
+  bool distribute = false;  // software distributor: moves UDP frames to steer()'s worker
+  std::uint16_t rx_queue = 0;
+  std::uint16_t rx_queues = 1;  // the distributor reads queues [0, rx_queues) (a PMD such as
+                                // net_tap wants as many RX as TX queues: it spreads over them)
+  std::uint16_t next_rx = 0;
+  std::uint16_t tx_queue = 0;
+  rte_ring* in = nullptr;               // frames the other workers hand to this one
+  std::array<rte_ring*, kMax> peers{};  // peers[k]: worker k's `in` (null for this worker)
+  rte_ring* tx_out = nullptr;           // no TX queue of its own: worker 0 sends these
+  std::array<rte_ring*, kMax> tx_in{};  // worker 0 with TX rings: the others' tx_out
+  bool has_tx_in = false;
+  std::uint32_t (*steer)(const Endpoint&, std::uint32_t, std::uint64_t) noexcept = nullptr;
+  std::uint64_t seed = 0;
+  std::array<std::array<rte_mbuf*, 32>, kMax> stage{};  // per destination, one burst
+  std::array<std::uint16_t, kMax> staged{};
+};
 
 struct alignas(64) DpdkPort::Impl {
   // The Transport handed to the sink: one mbuf at a time between acquire and commit.
@@ -41,6 +65,13 @@ struct alignas(64) DpdkPort::Impl {
   bool on_link(const IpAddress& dst) const noexcept;
   IpAddress next_hop(const IpAddress& dst) const noexcept;
   std::int64_t now_ns() const noexcept;
+  // Multi-queue (dpdk_queues.cc). mq_rx fills rx[]: rx[0, from_ring) came from this worker's
+  // ring (ARP/NDP there is only learned: the receiving worker answered it), the rest from the
+  // port. mq_tx sends on this worker's TX queue or ring; returns how many were taken.
+  std::uint16_t mq_rx(std::uint16_t& from_ring) noexcept;
+  std::uint16_t mq_tx(rte_mbuf** pkts, std::uint16_t n) noexcept;
+  void learn_from(ParseResult kind, const ParsedFrame& f) noexcept;
+  void drain_tx_rings() noexcept;
 
   DpdkConfig config;
   Interface iface;
@@ -50,6 +81,7 @@ struct alignas(64) DpdkPort::Impl {
   rte_mempool* pool = nullptr;
   bool configured = false;
   bool started = false;
+  MultiQueue* mq = nullptr;  // null: the one-queue port (DpdkPort::create)
   Tx tx;
   std::uint64_t tsc_hz;
   std::uint64_t ns_per_tsc_q32;  // nanoseconds per TSC cycle, 32.32 fixed point

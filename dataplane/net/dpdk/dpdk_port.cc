@@ -246,7 +246,9 @@ void DpdkPort::Impl::flush() noexcept {
     return;
   }
   const std::uint16_t sent =
-      rte_eth_tx_burst(port_id, 0, tx_queue.data(), static_cast<std::uint16_t>(tx_count));
+      mq == nullptr
+          ? rte_eth_tx_burst(port_id, 0, tx_queue.data(), static_cast<std::uint16_t>(tx_count))
+          : mq_tx(tx_queue.data(), static_cast<std::uint16_t>(tx_count));
   counters.tx_packets += sent;
   if (sent < tx_count) {
     counters.tx_refused += tx_count - sent;
@@ -405,7 +407,9 @@ void DpdkPort::Impl::answer(ParseResult kind, const ParsedFrame& f) noexcept {
 }
 
 std::size_t DpdkPort::Impl::run_once(disc::DatagramSink& sink) noexcept {
-  const std::uint16_t n = rte_eth_rx_burst(port_id, 0, rx.data(), kBurst);
+  std::uint16_t from_ring = 0;  // rx[0, from_ring): handed over by another worker
+  const std::uint16_t n =
+      mq == nullptr ? rte_eth_rx_burst(port_id, 0, rx.data(), kBurst) : mq_rx(from_ring);
   if (n == 0) {
     ++counters.empty_polls;
     sink.on_idle(tx);
@@ -442,7 +446,11 @@ std::size_t DpdkPort::Impl::run_once(disc::DatagramSink& sink) noexcept {
       continue;
     }
     if (!is_drop(r)) {
-      answer(r, f);
+      if (i >= from_ring) {
+        answer(r, f);
+      } else {
+        learn_from(r, f);  // another worker received (and answered) this ARP/NDP frame
+      }
     }
     rte_pktmbuf_free(m);
   }

@@ -103,9 +103,10 @@ struct Config {
   struct Dataplane {
     Backend backend = Backend::kSocket;  // socket | dpdk. Default socket.
     Dpdk dpdk;
-    // Dataplane worker threads (1..16). 1 = one core, as before. N > 1 (socket backend only):
-    // N SO_REUSEPORT sockets steered by source endpoint, worker 0 owns the table
-    // (docs/multicore.md). Default 1.
+    // Dataplane worker threads (1..16). 1 = one core, as before. N > 1: socket backend, N
+    // SO_REUSEPORT sockets steered by source endpoint; dpdk backend, a DpdkPortGroup (RSS
+    // queues or a software distributor). Worker 0 owns the table (docs/multicore.md).
+    // Default 1.
     std::uint32_t workers = 1;
     friend bool operator==(const Dataplane&, const Dataplane&) = default;
   };

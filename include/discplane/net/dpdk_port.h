@@ -80,6 +80,12 @@ struct DpdkCounters {
   std::uint64_t replies = 0;           // ARP/ICMP/NDP answers
   std::uint64_t resolutions_sent = 0;  // ARP requests / NS
   std::uint64_t pending_dropped = 0;   // next hop unresolved: queue full or gave up
+  // Multi-queue only (DpdkPortGroup, dpdk_queues.h); zero on a one-queue port.
+  std::uint64_t steered_out = 0;      // frames this worker handed to another worker's ring
+  std::uint64_t steer_dropped = 0;    // ... that did not fit (ring full): freed
+  std::uint64_t neighbor_copies = 0;  // ARP/NDP frames shared with the other workers
+  std::uint64_t from_ring = 0;        // frames this worker took from its ring
+  std::uint64_t tx_ring_dropped = 0;  // TX ring to worker 0 full (too few TX queues): freed
   std::uint64_t frame(ParseResult r) const { return frames[static_cast<std::size_t>(r)]; }
 };
 
@@ -113,6 +119,7 @@ class DpdkPort {
 
  private:
   struct Impl;
+  friend class DpdkPortGroup;  // builds one DpdkPort per queue (dpdk_queues.cc)
   explicit DpdkPort(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -420,7 +420,7 @@ TEST_CASE("error: dpdk backend without eal_args or address", "[control][config]"
   CHECK(ok.has_value());
 }
 
-TEST_CASE("dataplane.workers: default 1, 1..16, socket backend only", "[control][config]") {
+TEST_CASE("dataplane.workers: default 1, 1..16, socket and dpdk backends", "[control][config]") {
   test::TempDir dir;
   auto def = parse_config("mode: node\n");
   REQUIRE(def.has_value());
@@ -438,12 +438,14 @@ TEST_CASE("dataplane.workers: default 1, 1..16, socket backend only", "[control]
   auto text = load_error(dir, "dataplane:\n  workers: two\n");
   CHECK(text.key == "dataplane.workers");
 
-  auto dpdk = load_error(dir,
-                         "dataplane:\n  backend: dpdk\n  workers: 2\n  dpdk:\n"
-                         "    eal_args: [--no-huge]\n    ipv4: 169.254.10.2/24\n");
-  CHECK(dpdk.key == "dataplane.workers");
-  CHECK(dpdk.line == 3);
-  CHECK(contains(dpdk.message, "socket"));
+  // The DPDK backend takes N workers too (DpdkPortGroup: RSS queues or the software
+  // distributor); whether the port can is checked when it is set up.
+  auto dpdk = parse_config(
+      "dataplane:\n  backend: dpdk\n  workers: 2\n  dpdk:\n"
+      "    eal_args: [--no-huge]\n    ipv4: 169.254.10.2/24\n");
+  REQUIRE(dpdk.has_value());
+  CHECK(dpdk->dataplane.workers == 2);
+  CHECK(dpdk->dataplane.backend == Backend::kDpdk);
 }
 
 TEST_CASE("error: empty protocols and table limits", "[control][config]") {
