@@ -836,7 +836,7 @@ TEST_CASE("v5wire: burst-unmasked header prefixes decode exactly like one-by-one
   }
   // Shapes around the size limits and a few forged/garbage packets, 40 in all (> one chunk of
   // 32 inside unmask_header_prefixes).
-  const Bytes ping = packets[0];  // a copy: push_back below reallocates
+  const Bytes ping = packets[0];                              // a copy: push_back below reallocates
   packets.push_back(Bytes(ping.begin(), ping.begin() + 62));  // too small: no prefix
   packets.push_back(Bytes(ping.begin(), ping.begin() + 63));  // shorter than a full prefix
   Bytes big = ping;
@@ -900,4 +900,65 @@ TEST_CASE("v5wire: burst-unmasked header prefixes decode exactly like one-by-one
   const auto bad = decode_header(ping, b_masker(), s.header, changed.view());
   REQUIRE_FALSE(bad);
   CHECK(bad.error() == V5Error::kBadProtocolId);
+}
+
+TEST_CASE("v5wire: PONG (written directly) equals the generic RLP encoding at every boundary",
+          "[v5wire]") {
+  const std::vector<std::uint64_t> seqs = {0,          1,          0x7f,   0x80,
+                                           0xff,       0x100,      0xffff, 0x10000,
+                                           0xffffffff, 1ULL << 32, ~0ULL,  0x0102030405060708ULL};
+  const std::vector<std::uint16_t> ports = {0, 1, 0x7f, 0x80, 0xff, 0x100, 30303, 65535};
+  const std::vector<IpAddress> ips = {IpAddress::v4(127, 0, 0, 1), IpAddress::v4(0, 0, 0, 0),
+                                      *IpAddress::parse("fd00::1")};
+  const Bytes id_bytes = hex_or_die("000102030405067f");
+  int checked = 0;
+  for (std::size_t id_len = 0; id_len <= kMaxReqIdSize; ++id_len) {
+    for (const Bytes& req_id : {Bytes(id_bytes.begin(), id_bytes.begin() + id_len),
+                                Bytes(id_len, 0x80), Bytes(id_len, 0x00)}) {
+      for (const auto seq : seqs) {
+        for (const auto& ip : ips) {
+          for (const auto port : ports) {
+            rlp::Builder b;
+            const std::size_t list = b.begin_list();
+            b.add_string(req_id);
+            b.add_uint(seq);
+            b.add_string(ip.view());
+            b.add_uint(port);
+            b.end_list(list);
+            Bytes expect{static_cast<std::uint8_t>(MessageType::kPong)};
+            expect.insert(expect.end(), b.bytes().begin(), b.bytes().end());
+            Bytes buf(kMaxPacketSize);
+            const auto got = encode_pong(buf, req_id, seq, ip, port);
+            REQUIRE(got);
+            REQUIRE(equal(*got, expect));
+            // and it decodes back
+            const auto m = decode_message(*got);
+            REQUIRE(m);
+            const auto& pong = std::get<Pong>(*m);
+            CHECK(equal(pong.req_id, req_id));
+            CHECK(pong.enr_seq == seq);
+            CHECK(pong.recipient_ip == ip);
+            CHECK(pong.recipient_port == port);
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  CHECK(checked == 9 * 3 * 12 * 3 * 8);
+  // Exactly-sized and too-small buffers go through the checked path.
+  const Bytes req_id = hex_or_die("0102030405060708");
+  Bytes full(kMaxPacketSize);
+  const auto ref = encode_pong(full, req_id, ~0ULL, *IpAddress::parse("fd00::1"), 65535);
+  REQUIRE(ref);
+  Bytes exact(ref->size());
+  const auto e = encode_pong(exact, req_id, ~0ULL, *IpAddress::parse("fd00::1"), 65535);
+  REQUIRE(e);
+  CHECK(equal(*e, *ref));
+  Bytes small(ref->size() - 1);
+  const auto s = encode_pong(small, req_id, ~0ULL, *IpAddress::parse("fd00::1"), 65535);
+  REQUIRE_FALSE(s);
+  CHECK(s.error() == V5Error::kBufferTooSmall);
+  Bytes id9(9, 1);
+  CHECK(encode_pong(full, id9, 1, IpAddress::v4(127, 0, 0, 1), 1).error() == V5Error::kBadReqId);
 }
