@@ -388,57 +388,68 @@ ParseResult parse_frame(ByteView frame, const Interface& self, ParsedFrame& out,
   }
 }
 
+static_assert(std::endian::native == std::endian::little,
+              "checksum_add assembles words in little-endian order (x86-64 only, as IPsec-mb)");
+
 std::uint32_t checksum_add(ByteView data, std::uint32_t sum) noexcept {
   // RFC 1071 2(B): the one's-complement sum does not depend on byte order, so add the data as
-  // native-order 32-bit words into two 64-bit accumulators (no carry is lost below 2^32 words),
-  // fold to 16 bits and swap to network order once at the end. ~4x fewer steps than adding
-  // big-endian 16-bit words one at a time, which showed up on the DPDK path (software checksum
-  // on RX and TX when the port offers no offload).
+  // native-order 64-bit words with end-around carry (add + adc), fold to 16 bits and swap to
+  // network order once at the end: ~3 instructions per 8 bytes instead of adding big-endian
+  // 16-bit words one at a time, which showed up on the DPDK path (software checksum on RX and
+  // TX when the port offers no offload).
   const std::uint8_t* p = data.data();
   std::size_t n = data.size();
   std::uint64_t a0 = 0;
   std::uint64_t a1 = 0;
+  const auto add = [](std::uint64_t& acc, std::uint64_t w) noexcept {
+    acc += w;
+    acc += acc < w ? 1 : 0;  // end-around carry (compiles to adc)
+  };
   while (n >= 16) {
-    std::uint32_t w[4];
+    std::uint64_t w[2];
     std::memcpy(w, p, sizeof w);
-    a0 += w[0];
-    a1 += w[1];
-    a0 += w[2];
-    a1 += w[3];
+    add(a0, w[0]);
+    add(a1, w[1]);
     p += 16;
     n -= 16;
   }
-  while (n >= 4) {
-    std::uint32_t w;
+  if (n >= 8) {
+    std::uint64_t w;
     std::memcpy(&w, p, sizeof w);
-    a0 += w;
-    p += 4;
-    n -= 4;
+    add(a0, w);
+    p += 8;
+    n -= 8;
   }
-  if (n >= 2) {
-    std::uint16_t w;
-    std::memcpy(&w, p, sizeof w);
-    a1 += w;
-    p += 2;
-    n -= 2;
+  if (n != 0) {  // 1..7 trailing bytes, zero-padded: little-endian word of memory order
+    std::uint64_t w = 0;
+    unsigned shift = 0;
+    if (n & 4) {
+      std::uint32_t x;
+      std::memcpy(&x, p, sizeof x);
+      w = x;
+      p += 4;
+      shift = 32;
+    }
+    if (n & 2) {
+      std::uint16_t x;
+      std::memcpy(&x, p, sizeof x);
+      w |= std::uint64_t{x} << shift;
+      p += 2;
+      shift += 16;
+    }
+    if (n & 1) {
+      w |= std::uint64_t{*p} << shift;
+    }
+    add(a1, w);
   }
-  if (n == 1) {
-    const std::uint8_t last[2] = {p[0], 0};  // pad with a zero byte, in memory order
-    std::uint16_t w;
-    std::memcpy(&w, last, sizeof w);
-    a1 += w;
-  }
-  std::uint64_t acc = a0 + a1;
-  acc = (acc & 0xffffffffu) + (acc >> 32);
+  add(a0, a1);
+  std::uint64_t acc = (a0 & 0xffffffffu) + (a0 >> 32);
   acc = (acc & 0xffffffffu) + (acc >> 32);
   std::uint32_t folded = static_cast<std::uint32_t>(acc);
   folded = (folded & 0xffffu) + (folded >> 16);
   folded = (folded & 0xffffu) + (folded >> 16);
-  std::uint16_t native = static_cast<std::uint16_t>(folded);
-  if constexpr (std::endian::native == std::endian::little) {
-    native = static_cast<std::uint16_t>(native << 8 | native >> 8);
-  }
-  return sum + native;
+  const auto native = static_cast<std::uint16_t>(folded);
+  return sum + static_cast<std::uint16_t>(native << 8 | native >> 8);  // to network order
 }
 
 std::uint16_t checksum_fold(std::uint32_t sum) noexcept {
