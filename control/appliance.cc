@@ -167,7 +167,7 @@ struct ShardWorker final : disc::DatagramSink {
     s.tx = c.tx_packets;
     s.bursts = c.bursts;
     s.idle = c.empty_polls;
-    s.tx_dropped = c.tx_refused + c.tx_no_mbuf + c.tx_ring_dropped;
+    s.tx_dropped = c.tx_refused + c.tx_no_mbuf;  // tx_refused includes tx_ring_dropped
     return s;
   }
 
