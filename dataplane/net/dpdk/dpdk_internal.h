@@ -44,11 +44,16 @@ struct alignas(64) DpdkPort::Impl {
     explicit Tx(Impl& impl) : impl_(impl) {}
     MutableByteView acquire_tx_buffer() noexcept override;
     void commit_tx(std::size_t length, const Endpoint& to) noexcept override;
-    void release() noexcept;  // frees an acquired, uncommitted mbuf
+    void release() noexcept;      // takes back an acquired, uncommitted mbuf
+    void free_spares() noexcept;  // returns the unused bulk-allocated mbufs to the pool
 
    private:
     Impl& impl_;
     rte_mbuf* acquired_ = nullptr;
+    // TX mbufs taken from the pool a burst at a time (rte_pktmbuf_alloc_bulk); an acquired
+    // but uncommitted one goes back here, not to the pool.
+    std::array<rte_mbuf*, kBurst> spare_{};
+    std::uint32_t spare_n_ = 0;
   };
 
   explicit Impl(const DpdkConfig& c);

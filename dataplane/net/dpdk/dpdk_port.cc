@@ -77,10 +77,17 @@ Result<void, DpdkError> eal_init_once(const std::vector<std::string>& args) {
 // ---- Transport over mbufs ------------------------------------------------------------------
 MutableByteView DpdkPort::Impl::Tx::acquire_tx_buffer() noexcept {
   if (acquired_ == nullptr) {
-    acquired_ = rte_pktmbuf_alloc(impl_.pool);
-    if (acquired_ == nullptr) {
-      ++impl_.counters.tx_no_mbuf;
-      return {};
+    if (spare_n_ == 0 && rte_pktmbuf_alloc_bulk(impl_.pool, spare_.data(), kBurst) == 0) {
+      spare_n_ = kBurst;
+    }
+    if (spare_n_ == 0) {  // the pool is nearly empty: one at a time
+      acquired_ = rte_pktmbuf_alloc(impl_.pool);
+      if (acquired_ == nullptr) {
+        ++impl_.counters.tx_no_mbuf;
+        return {};
+      }
+    } else {
+      acquired_ = spare_[--spare_n_];
     }
   }
   // Payload starts after the full headroom; headers are prepended on commit.
@@ -100,8 +107,19 @@ void DpdkPort::Impl::Tx::commit_tx(std::size_t length, const Endpoint& to) noexc
 
 void DpdkPort::Impl::Tx::release() noexcept {
   if (acquired_ != nullptr) {
-    rte_pktmbuf_free(acquired_);
+    if (spare_n_ < spare_.size()) {
+      spare_[spare_n_++] = acquired_;  // untouched but for payload bytes: reusable as is
+    } else {
+      rte_pktmbuf_free(acquired_);
+    }
     acquired_ = nullptr;
+  }
+}
+
+void DpdkPort::Impl::Tx::free_spares() noexcept {
+  if (spare_n_ != 0) {
+    rte_pktmbuf_free_bulk(spare_.data(), spare_n_);
+    spare_n_ = 0;
   }
 }
 
@@ -110,6 +128,7 @@ DpdkPort::DpdkPort(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 DpdkPort::Impl::~Impl() {
   tx.release();
+  tx.free_spares();
   for (std::size_t i = 0; i < tx_count; ++i) {
     rte_pktmbuf_free(tx_queue[i]);
   }
