@@ -50,6 +50,29 @@ Endpoint from_sockaddr(const sockaddr_storage& ss) {
   return ep;
 }
 
+// A nonblocking UDP socket of `local`'s family bound to `local` (IPv6: IPV6_V6ONLY; with
+// `reuseport`, SO_REUSEPORT before the bind). On any failure the socket is closed.
+Result<int, SocketError> open_bound_socket(const Endpoint& local, bool reuseport) {
+  const int family = local.ip.is_v4() ? AF_INET : AF_INET6;
+  const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return fail(SocketError::kSocket);
+  }
+  const int one = 1;
+  if ((family == AF_INET6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+      (reuseport && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)) {
+    ::close(fd);
+    return fail(SocketError::kOption);
+  }
+  sockaddr_storage ss;
+  const socklen_t len = to_sockaddr(local, ss);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    ::close(fd);
+    return fail(SocketError::kBind);
+  }
+  return fd;
+}
+
 }  // namespace
 
 const char* to_string(SocketError e) noexcept {
@@ -137,28 +160,17 @@ Result<std::unique_ptr<SocketPort>, SocketError> SocketPort::create(const Endpoi
   if (!local.ip.valid()) {
     return fail(SocketError::kBadEndpoint);
   }
-  const int family = local.ip.is_v4() ? AF_INET : AF_INET6;
-  const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return fail(SocketError::kSocket);
-  }
-  const int one = 1;
-  if (family == AF_INET6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
-    ::close(fd);
-    return fail(SocketError::kOption);
+  auto fd = open_bound_socket(local, /*reuseport=*/false);
+  if (!fd) {
+    return fail(fd.error());
   }
   sockaddr_storage ss;
-  const socklen_t len = to_sockaddr(local, ss);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    ::close(fd);
-    return fail(SocketError::kBind);
-  }
   socklen_t got = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &got) != 0) {
-    ::close(fd);
+  if (::getsockname(*fd, reinterpret_cast<sockaddr*>(&ss), &got) != 0) {
+    ::close(*fd);
     return fail(SocketError::kOption);
   }
-  return std::unique_ptr<SocketPort>(new SocketPort(fd, from_sockaddr(ss)));
+  return std::unique_ptr<SocketPort>(new SocketPort(*fd, from_sockaddr(ss)));
 }
 
 namespace {
@@ -238,28 +250,15 @@ Result<std::vector<std::unique_ptr<SocketPort>>, SocketError> SocketPort::create
     return fail(SocketError::kBadEndpoint);
   }
   const bool v4 = local.ip.is_v4();
-  const int family = v4 ? AF_INET : AF_INET6;
   std::vector<sock_filter> program = steer_program(v4, n, seed);
   for (std::uint32_t k = 0; k < n; ++k) {
-    const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      return fail(SocketError::kSocket);
-    }
-    const int one = 1;
-    if ((!v4 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
-        ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-      ::close(fd);
-      return fail(SocketError::kOption);
-    }
-    sockaddr_storage ss;
-    const socklen_t len = to_sockaddr(local, ss);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-      ::close(fd);
-      return fail(SocketError::kBind);
+    auto fd = open_bound_socket(local, /*reuseport=*/true);
+    if (!fd) {
+      return fail(fd.error());
     }
     // The group's sockets are indexed in bind order; the program is attached once all are
     // bound (it returns an index into the group).
-    out.push_back(std::unique_ptr<SocketPort>(new SocketPort(fd, local)));
+    out.push_back(std::unique_ptr<SocketPort>(new SocketPort(*fd, local)));
   }
   sock_fprog prog{static_cast<unsigned short>(program.size()), program.data()};
   if (::setsockopt(out[0]->fd_, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {

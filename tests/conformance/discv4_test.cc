@@ -14,21 +14,13 @@
 #include "discplane/crypto/random.h"
 #include "discplane/wire/rlp.h"
 
+#include "suite.h"
 #include "tester.h"
 
 namespace discplane::conformance {
 namespace {
 
 using v4wire::PacketType;
-
-void check_clean_stop(DutProcess& dut) {
-  const auto r = dut.stop(Millis(1000));
-  INFO("discplane stderr tail:\n" << dut.stderr_tail());
-  CHECK(r.exited);
-  CHECK_FALSE(r.signaled);
-  CHECK(r.exit_code == 0);
-  CHECK(r.seconds < 1.0);
-}
 
 crypto::PublicKey random_target() {
   crypto::PublicKey t{};
@@ -270,7 +262,6 @@ void amplification_wrong_ip(DutProcess& dut) {
   CHECK(r.timeout);
 }
 
-using Case = std::pair<const char*, void (*)(DutProcess&)>;
 const std::vector<Case>& all_cases() {
   static const std::vector<Case> cases = {
       {"Ping/Basic", ping_basic},
@@ -290,13 +281,6 @@ const std::vector<Case>& all_cases() {
       {"Amplification/WrongIP", amplification_wrong_ip},
   };
   return cases;
-}
-
-void run_alone(void (*fn)(DutProcess&)) {
-  auto dut = DutProcess::start();
-  INFO("DUT " << dut->enode_text());
-  fn(*dut);
-  check_clean_stop(*dut);
 }
 
 }  // namespace
@@ -350,13 +334,7 @@ TEST_CASE("v4/Amplification/WrongIP", "[conformance][v4]") {
 // The whole suite in geth's order against one process: state left by earlier cases (bonds,
 // table entries of dead tester keys) must not break later ones.
 TEST_CASE("v4/AllBackToBack", "[conformance][v4]") {
-  auto dut = DutProcess::start();
-  INFO("DUT " << dut->enode_text());
-  for (const auto& [name, fn] : all_cases()) {
-    INFO("case " << name);
-    fn(*dut);
-  }
-  check_clean_stop(*dut);
+  run_back_to_back(all_cases());
 }
 
 }  // namespace discplane::conformance

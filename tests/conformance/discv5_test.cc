@@ -16,6 +16,7 @@
 
 #include "discplane/wire/rlp.h"
 
+#include "suite.h"
 #include "tester.h"
 
 namespace discplane::conformance {
@@ -23,15 +24,6 @@ namespace {
 
 using v5wire::MessageType;
 using SteadyClock = std::chrono::steady_clock;
-
-void check_clean_stop(DutProcess& dut) {
-  const auto r = dut.stop(Millis(1000));
-  INFO("discplane stderr tail:\n" << dut.stderr_tail());
-  CHECK(r.exited);
-  CHECK_FALSE(r.signaled);
-  CHECK(r.exit_code == 0);
-  CHECK(r.seconds < 1.0);
-}
 
 // geth's checkPong: same request id, recipient = the tester socket's ip and port.
 void check_pong(const V5Reply& r, ByteView req_id, const UdpSocket& s) {
@@ -313,7 +305,6 @@ void findnode_results(DutProcess& dut) {
   CHECK(best == kBystanders);
 }
 
-using Case = std::pair<const char*, void (*)(DutProcess&)>;
 const std::vector<Case>& all_cases() {
   static const std::vector<Case> cases = {
       {"Ping", ping},
@@ -325,13 +316,6 @@ const std::vector<Case>& all_cases() {
       {"FindnodeResults", findnode_results},
   };
   return cases;
-}
-
-void run_alone(void (*fn)(DutProcess&)) {
-  auto dut = DutProcess::start();
-  INFO("DUT " << dut->enode_text());
-  fn(*dut);
-  check_clean_stop(*dut);
 }
 
 }  // namespace
@@ -360,13 +344,7 @@ TEST_CASE("v5/FindnodeResults", "[conformance][v5]") {
 
 // The whole list in geth's order against one process, as hive runs it.
 TEST_CASE("v5/AllBackToBack", "[conformance][v5]") {
-  auto dut = DutProcess::start();
-  INFO("DUT " << dut->enode_text());
-  for (const auto& [name, fn] : all_cases()) {
-    INFO("case " << name);
-    fn(*dut);
-  }
-  check_clean_stop(*dut);
+  run_back_to_back(all_cases());
 }
 
 }  // namespace discplane::conformance

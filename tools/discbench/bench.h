@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,13 +23,32 @@
 #include "discplane/discovery/server.h"
 #include "discplane/wire/enr.h"
 
+#include "common/alloc_count.h"
+
 namespace discbench {
 
 using namespace discplane;
 
-// ---- allocation counter (alloc_count.cc replaces the global operator new) ------------------
-void set_alloc_counting(bool on) noexcept;
-std::uint64_t allocations() noexcept;
+// ---- allocation counter (tools/common/alloc_count.cc replaces the global operator new) -------
+// Counts every thread's allocations while on. DISCBENCH_TRACE_ALLOC=N prints the call stacks of
+// the first N counted allocations (to find where the engine allocates per packet).
+inline void set_alloc_counting(bool on) noexcept {
+  using discplane::alloc_count::Scope;
+  if (on) {
+    static const bool kTraceSet = [] {
+      const char* env = std::getenv("DISCBENCH_TRACE_ALLOC");
+      discplane::alloc_count::trace_next(env != nullptr ? std::atoi(env) : 0);
+      return true;
+    }();
+    (void)kTraceSet;
+    discplane::alloc_count::start(Scope::kAllThreads);
+  } else {
+    discplane::alloc_count::stop(Scope::kAllThreads);
+  }
+}
+inline std::uint64_t allocations() noexcept {
+  return discplane::alloc_count::total();
+}
 
 // ---- clocks ----------------------------------------------------------------------------------
 inline std::uint64_t rdtsc() noexcept {

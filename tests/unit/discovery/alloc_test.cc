@@ -1,164 +1,34 @@
 // The hot path allocates nothing: a discv4 Ping from a bonded peer (answered with a Pong)
 // and a discv5 PING on an established session (answered with a PONG), in steady state,
-// measured around DiscoveryServer::on_burst. This file replaces the global operator
-// new/delete of the whole unit_discovery binary with counting wrappers around malloc/free;
-// counting is off except inside a measured section on this thread, so the other tests of
-// the binary see plain malloc. The first allocation inside a measured section records its
-// backtrace (printed on failure) to say where the engine allocated.
-#include <execinfo.h>
-#include <unistd.h>
-
+// measured around DiscoveryServer::on_burst. The counting allocator
+// (tools/common/alloc_count.h, linked into unit_discovery) replaces the global operator
+// new/delete of the whole binary with counting wrappers around malloc/free; counting is off
+// except inside a measured section on this thread, so the other tests of the binary see plain
+// malloc. The first allocation inside a measured section records its backtrace (printed on
+// failure) to say where the engine allocated.
 #include <array>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <new>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "discplane/discovery/server.h"
 #include "discplane/wire/v4wire.h"
 
+#include "common/alloc_count.h"
 #include "unit/discovery/engine_harness.h"
-
-// GCC flags free() of memory from operator new, not knowing that ours is malloc underneath.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace {
 
-thread_local bool t_counting = false;
-thread_local std::size_t t_allocations = 0;
-thread_local bool t_have_trace = false;
-thread_local int t_trace_depth = 0;
-thread_local std::array<void*, 48> t_trace{};
-
-void note_allocation() noexcept {
-  if (!t_counting) {
-    return;
-  }
-  ++t_allocations;
-  if (!t_have_trace) {
-    t_have_trace = true;
-    t_counting = false;  // backtrace() must not recurse into the counter
-    t_trace_depth = backtrace(t_trace.data(), static_cast<int>(t_trace.size()));
-    t_counting = true;
-  }
-}
-
-void* counted_alloc(std::size_t size) noexcept {
-  note_allocation();
-  return std::malloc(size == 0 ? 1 : size);
-}
-
-void* counted_aligned_alloc(std::size_t size, std::align_val_t align) noexcept {
-  note_allocation();
-  void* p = nullptr;
-  const std::size_t a = std::max(static_cast<std::size_t>(align), sizeof(void*));
-  if (posix_memalign(&p, a, size == 0 ? 1 : size) != 0) {
-    return nullptr;
-  }
-  return p;
-}
-
-void* checked(void* p) {
-  if (p == nullptr) {
-#if defined(__cpp_exceptions)
-    throw std::bad_alloc();
-#else
-    std::abort();
-#endif
-  }
-  return p;
-}
-
-// RAII: counts the allocations of this thread while alive.
-class AllocationCounter {
+// Counts this thread's allocations while alive (the other tests of the binary see plain
+// malloc) and records the first one's call stack.
+class AllocationCounter : public discplane::alloc_count::Section {
  public:
-  AllocationCounter() {
-    t_allocations = 0;
-    t_have_trace = false;
-    t_counting = true;
-  }
-  ~AllocationCounter() { t_counting = false; }
-  std::size_t stop() {
-    t_counting = false;
-    return t_allocations;
-  }
+  AllocationCounter() : Section(discplane::alloc_count::Scope::kThisThread, true) {}
 };
 
-void print_first_allocation() {
-  if (!t_have_trace) {
-    return;
-  }
-  std::fprintf(stderr, "first allocation in the measured section:\n");
-  backtrace_symbols_fd(t_trace.data(), t_trace_depth, STDERR_FILENO);
-}
+using discplane::alloc_count::print_first_allocation;
 
 }  // namespace
-
-// ---- the replaced global allocation functions (forward to malloc/free) ------------------------
-void* operator new(std::size_t n) {
-  return checked(counted_alloc(n));
-}
-void* operator new[](std::size_t n) {
-  return checked(counted_alloc(n));
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  return counted_alloc(n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  return counted_alloc(n);
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  return checked(counted_aligned_alloc(n, a));
-}
-void* operator new[](std::size_t n, std::align_val_t a) {
-  return checked(counted_aligned_alloc(n, a));
-}
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, a);
-}
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, a);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
 
 using namespace discplane;
 using namespace discplane::disc;
