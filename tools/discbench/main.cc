@@ -61,6 +61,9 @@ struct RunResult {
   double cpu_s = 0;
   double rate = 0;         // units per CPU second, whole run
   double rate_median = 0;  // median of 5 chunks
+  // The fastest chunk: on a shared machine other tenants only ever slow a chunk down, so
+  // this is the steadiest estimate of the code's own cost (as the minimum in microbenchmarks).
+  double rate_best = 0;
   double cycles_per_unit = 0;
   Percentiles burst;  // per burst of 32 at peak
   Percentiles half;   // ring path, offered at half the measured rate
@@ -262,8 +265,10 @@ RunResult run(const std::string& scenario, Path& path, const Options& opt, const
   if (!chunk_rate.empty()) {
     std::sort(chunk_rate.begin(), chunk_rate.end());
     res.rate_median = chunk_rate[chunk_rate.size() / 2];
+    res.rate_best = chunk_rate.back();
   } else {
     res.rate_median = res.rate;
+    res.rate_best = res.rate;
   }
   res.cycles_per_unit = tsc_hz() / res.rate;
   res.burst = percentiles(burst_tsc);
@@ -304,17 +309,17 @@ std::string expectation_failure(const RunResult& r) {
 }
 
 void print_header() {
-  std::printf("%-19s %-9s %9s %8s %9s %7s %8s %8s %8s %7s %9s %6s %s\n", "scenario", "path",
-              "units", "ans/in", "rate/s", "Mcyc/u", "p50us", "p99us", "p99.9us", "alloc/u",
-              "floor/s", "ratio", "check");
+  std::printf("%-19s %-9s %9s %8s %9s %9s %7s %8s %8s %8s %7s %9s %6s %s\n", "scenario", "path",
+              "units", "ans/in", "rate/s", "best/s", "Mcyc/u", "p50us", "p99us", "p99.9us",
+              "alloc/u", "floor/s", "ratio", "check");
 }
 void print_row(const RunResult& r) {
   const double floor_rate = r.floor_ns > 0 ? 1e9 / r.floor_ns : 0;
   std::printf(
-      "%-19s %-9s %9zu %8.2f %9.0f %7.4f %8.1f %8.1f %8.1f %7.3f %9.0f %6.3f %s\n",
+      "%-19s %-9s %9zu %8.2f %9.0f %9.0f %7.4f %8.1f %8.1f %8.1f %7.3f %9.0f %6.3f %s\n",
       r.scenario.c_str(), r.path.c_str(), r.units,
       static_cast<double>(r.responses) / static_cast<double>(std::max<std::size_t>(1, r.units)),
-      r.rate_median, r.cycles_per_unit / 1e6, r.burst.p50, r.burst.p99, r.burst.p999,
+      r.rate_median, r.rate_best, r.cycles_per_unit / 1e6, r.burst.p50, r.burst.p99, r.burst.p999,
       static_cast<double>(r.allocations) / static_cast<double>(std::max<std::size_t>(1, r.units)),
       floor_rate, floor_rate > 0 ? r.rate_median / floor_rate : 0.0,
       r.check.failed == 0 ? ("ok " + std::to_string(r.check.checked)).c_str()
@@ -339,6 +344,7 @@ nlohmann::json to_json(const RunResult& r) {
       {"cpu_s", r.cpu_s},
       {"rate_per_s", r.rate},
       {"rate_median_per_s", r.rate_median},
+      {"rate_best_chunk_per_s", r.rate_best},
       {"cycles_per_unit", r.cycles_per_unit},
       {"burst_latency_us", {{"p50", r.burst.p50}, {"p99", r.burst.p99}, {"p999", r.burst.p999}}},
       {"half_load_latency_us",
