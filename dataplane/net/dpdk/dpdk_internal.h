@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 
+#include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -36,6 +37,20 @@ struct MultiQueue {
   std::array<std::array<rte_mbuf*, 32>, kMax> stage{};  // per destination, one burst
   std::array<std::uint16_t, kMax> staged{};
 };
+
+// The steps every port setup shares (DpdkPort::create, DpdkPortGroup::create).
+struct PortInfo {
+  std::uint16_t port = 0;
+  unsigned socket = 0;  // NUMA socket of the device (0 when unknown)
+  rte_eth_dev_info info{};
+  MacAddress mac{};
+};
+// Finds the port (by name, else by id) and reads its device info and MAC address.
+[[nodiscard]] Result<PortInfo, DpdkError> query_port(const DpdkConfig& config) noexcept;
+// The checksum offloads the port offers (none when config.use_offloads is off), written into
+// `offloads` and into the rx/tx offload flags of `conf`.
+void choose_offloads(const DpdkConfig& config, const rte_eth_dev_info& info, DpdkOffloads& offloads,
+                     rte_eth_conf& conf) noexcept;
 
 struct alignas(64) DpdkPort::Impl {
   // The Transport handed to the sink: one mbuf at a time between acquire and commit.

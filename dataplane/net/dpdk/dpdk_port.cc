@@ -124,6 +124,44 @@ void DpdkPort::Impl::Tx::free_spares() noexcept {
 }
 
 // ---- Setup -----------------------------------------------------------------------------------
+Result<PortInfo, DpdkError> query_port(const DpdkConfig& config) noexcept {
+  PortInfo pi;
+  if (!config.port_name.empty()) {
+    if (rte_eth_dev_get_port_by_name(config.port_name.c_str(), &pi.port) != 0) {
+      return fail(DpdkError::kNoSuchPort);
+    }
+  } else {
+    pi.port = config.port_id;
+  }
+  if (!rte_eth_dev_is_valid_port(pi.port)) {
+    return fail(DpdkError::kNoSuchPort);
+  }
+  const int socket = rte_eth_dev_socket_id(pi.port);
+  pi.socket = socket < 0 ? 0u : static_cast<unsigned>(socket);
+  rte_ether_addr mac{};
+  if (rte_eth_dev_info_get(pi.port, &pi.info) != 0 || rte_eth_macaddr_get(pi.port, &mac) != 0) {
+    return fail(DpdkError::kDeviceInfo);
+  }
+  std::memcpy(pi.mac.data(), mac.addr_bytes, 6);
+  return pi;
+}
+
+void choose_offloads(const DpdkConfig& config, const rte_eth_dev_info& info, DpdkOffloads& o,
+                     rte_eth_conf& conf) noexcept {
+  o = DpdkOffloads{};
+  if (!config.use_offloads) {
+    return;
+  }
+  o.rx_ipv4 = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
+  o.rx_udp = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) != 0;
+  o.tx_ipv4 = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
+  o.tx_udp = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
+  conf.rxmode.offloads = (o.rx_ipv4 ? RTE_ETH_RX_OFFLOAD_IPV4_CKSUM : 0) |
+                         (o.rx_udp ? RTE_ETH_RX_OFFLOAD_UDP_CKSUM : 0);
+  conf.txmode.offloads = (o.tx_ipv4 ? RTE_ETH_TX_OFFLOAD_IPV4_CKSUM : 0) |
+                         (o.tx_udp ? RTE_ETH_TX_OFFLOAD_UDP_CKSUM : 0);
+}
+
 DpdkPort::DpdkPort(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 DpdkPort::Impl::~Impl() {
@@ -155,47 +193,28 @@ Result<std::unique_ptr<DpdkPort>, DpdkError> DpdkPort::create(const DpdkConfig& 
   if (auto r = eal_init_once(config.eal_args); !r) {
     return fail(r.error());
   }
+  auto queried = query_port(config);
+  if (!queried) {
+    return fail(queried.error());
+  }
+  const PortInfo& pi = *queried;
+  const rte_eth_dev_info& info = pi.info;
+  const std::uint16_t port = pi.port;
+  const unsigned socket = pi.socket;
   auto impl = std::make_unique<Impl>(config);
-  if (!config.port_name.empty()) {
-    if (rte_eth_dev_get_port_by_name(config.port_name.c_str(), &impl->port_id) != 0) {
-      return fail(DpdkError::kNoSuchPort);
-    }
-  } else {
-    impl->port_id = config.port_id;
-  }
-  const std::uint16_t port = impl->port_id;
-  if (!rte_eth_dev_is_valid_port(port)) {
-    return fail(DpdkError::kNoSuchPort);
-  }
-  const int socket = rte_eth_dev_socket_id(port) < 0 ? 0 : rte_eth_dev_socket_id(port);
-
-  rte_eth_dev_info info{};
-  rte_ether_addr mac{};
-  if (rte_eth_dev_info_get(port, &info) != 0 || rte_eth_macaddr_get(port, &mac) != 0) {
-    return fail(DpdkError::kDeviceInfo);
-  }
-  std::memcpy(impl->iface.mac.data(), mac.addr_bytes, 6);
+  impl->port_id = port;
+  impl->iface.mac = pi.mac;
 
   const std::string pool_name = "dp_pool_" + std::to_string(port);
   const unsigned cache = std::min<unsigned>(256, config.mempool_size / 4);
   impl->pool = rte_pktmbuf_pool_create(pool_name.c_str(), config.mempool_size, cache, 0,
-                                       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+                                       RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(socket));
   if (impl->pool == nullptr) {
     return fail(DpdkError::kMempool);
   }
 
   rte_eth_conf conf{};
-  if (config.use_offloads) {
-    auto& o = impl->offloads;
-    o.rx_ipv4 = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
-    o.rx_udp = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) != 0;
-    o.tx_ipv4 = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
-    o.tx_udp = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
-    conf.rxmode.offloads = (o.rx_ipv4 ? RTE_ETH_RX_OFFLOAD_IPV4_CKSUM : 0) |
-                           (o.rx_udp ? RTE_ETH_RX_OFFLOAD_UDP_CKSUM : 0);
-    conf.txmode.offloads = (o.tx_ipv4 ? RTE_ETH_TX_OFFLOAD_IPV4_CKSUM : 0) |
-                           (o.tx_udp ? RTE_ETH_TX_OFFLOAD_UDP_CKSUM : 0);
-  }
+  choose_offloads(config, info, impl->offloads, conf);
   if (rte_eth_dev_configure(port, 1, 1, &conf) != 0) {
     return fail(DpdkError::kConfigure);
   }

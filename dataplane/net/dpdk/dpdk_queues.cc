@@ -284,23 +284,14 @@ Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
   g->seed_ = config.steer_seed;
   g->steer_ = config.steer;
   g->rings_ = std::make_unique<Rings>();
-  if (!pc.port_name.empty()) {
-    if (rte_eth_dev_get_port_by_name(pc.port_name.c_str(), &g->port_id_) != 0) {
-      return fail(DpdkError::kNoSuchPort);
-    }
-  } else {
-    g->port_id_ = pc.port_id;
+  auto queried = query_port(pc);
+  if (!queried) {
+    return fail(queried.error());
   }
+  const rte_eth_dev_info& info = queried->info;
+  g->port_id_ = queried->port;
   const std::uint16_t port = g->port_id_;
-  if (!rte_eth_dev_is_valid_port(port)) {
-    return fail(DpdkError::kNoSuchPort);
-  }
-  const int socket = rte_eth_dev_socket_id(port) < 0 ? 0 : rte_eth_dev_socket_id(port);
-  rte_eth_dev_info info{};
-  rte_ether_addr mac{};
-  if (rte_eth_dev_info_get(port, &info) != 0 || rte_eth_macaddr_get(port, &mac) != 0) {
-    return fail(DpdkError::kDeviceInfo);
-  }
+  const int socket = static_cast<int>(queried->socket);
   DpdkGroupInfo& gi = g->info_;
   gi.max_rx_queues = info.max_rx_queues;
   gi.max_tx_queues = info.max_tx_queues;
@@ -309,7 +300,7 @@ Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
   for (std::uint32_t k = 0; k < n; ++k) {
     auto impl = std::make_unique<DpdkPort::Impl>(pc);
     impl->port_id = port;
-    std::memcpy(impl->iface.mac.data(), mac.addr_bytes, 6);
+    impl->iface.mac = queried->mac;
     const std::string name = "dp_pool_" + std::to_string(port) + "_" + std::to_string(k);
     const unsigned cache = std::min<unsigned>(256, pc.mempool_size / 4);
     impl->pool = rte_pktmbuf_pool_create(name.c_str(), pc.mempool_size, cache, 0,
@@ -322,16 +313,7 @@ Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
 
   rte_eth_conf conf{};
   DpdkOffloads off;
-  if (pc.use_offloads) {
-    off.rx_ipv4 = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
-    off.rx_udp = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) != 0;
-    off.tx_ipv4 = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
-    off.tx_udp = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
-    conf.rxmode.offloads = (off.rx_ipv4 ? RTE_ETH_RX_OFFLOAD_IPV4_CKSUM : 0) |
-                           (off.rx_udp ? RTE_ETH_RX_OFFLOAD_UDP_CKSUM : 0);
-    conf.txmode.offloads = (off.tx_ipv4 ? RTE_ETH_TX_OFFLOAD_IPV4_CKSUM : 0) |
-                           (off.tx_udp ? RTE_ETH_TX_OFFLOAD_UDP_CKSUM : 0);
-  }
+  choose_offloads(pc, info, off, conf);
 
   // RSS: N RX queues, UDP (or IP) hash, our key, a RETA we can read back.
   const std::uint64_t wanted = RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV6_UDP |
