@@ -42,6 +42,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "e2e/netns_lock.h"
+
 namespace discplane::interop {
 
 using Json = nlohmann::json;
@@ -344,12 +346,17 @@ inline int run_command(const std::vector<std::string>& argv, milliseconds limit)
 class NetNs {
  public:
   explicit NetNs(std::string name) : name_(std::move(name)) {
+    e2e::NetnsLock::acquire();
     run_command({"ip", "netns", "del", name_});  // a leftover of a crashed run with our pid
     if (run_command({"ip", "netns", "add", name_}) != 0) {
+      e2e::NetnsLock::release();
       throw std::runtime_error("ip netns add " + name_ + " failed");
     }
   }
-  ~NetNs() { run_command({"ip", "netns", "del", name_}); }
+  ~NetNs() {
+    run_command({"ip", "netns", "del", name_});
+    e2e::NetnsLock::release();
+  }
   NetNs(const NetNs&) = delete;
   NetNs& operator=(const NetNs&) = delete;
   const std::string& name() const { return name_; }

@@ -1,6 +1,9 @@
 // A network namespace owned by one test process (`<prefix>_ns_<pid>`), deleted at scope exit;
 // stale ones of dead test processes with the same prefix are removed first. run() executes a
 // function on a thread that joined the namespace (setns is per thread). Needs root.
+// Tests that create namespaces run one at a time across processes (an flock held while a
+// namespace exists): creating and deleting namespaces and moving taps all take the kernel's
+// RTNL lock, and a namespace deleted by one test stalled another's tap close by seconds.
 #pragma once
 
 #include <fcntl.h>
@@ -17,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "e2e/netns_lock.h"
 #include "e2e/process.h"
 
 namespace e2e {
@@ -28,6 +32,7 @@ struct Netns {
 
   explicit Netns(const std::string& tag)
       : prefix(tag), name(tag + "_ns_" + std::to_string(::getpid())) {
+    NetnsLock::acquire();
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/var/run/netns", ec)) {
       const std::string n = entry.path().filename().string();
@@ -42,7 +47,10 @@ struct Netns {
     sh("ip netns del " + name + " 2>/dev/null");
     created = sh("ip netns add " + name) == 0;
   }
-  ~Netns() { sh("ip netns del " + name + " 2>/dev/null"); }
+  ~Netns() {
+    sh("ip netns del " + name + " 2>/dev/null");
+    NetnsLock::release();
+  }
   Netns(const Netns&) = delete;
   Netns& operator=(const Netns&) = delete;
 
