@@ -19,24 +19,15 @@
 #include "discplane/control/appliance.h"
 #include "discplane/discovery/peer_table.h"
 
+#include "e2e/multicore_support.h"
 #include "e2e/netns.h"
 #include "unit/control/temp_dir.h"
 
 using namespace discplane;
 using namespace discplane::control;
 
-namespace {
-
-constexpr std::uint8_t kBoth = disc::kFlagV4 | disc::kFlagV5;
-
-bool has_peer(const CoreSnapshot& s, const NodeId& id, std::uint32_t checks = 0) {
-  return std::any_of(s.peers.begin(), s.peers.end(), [&](const PeerView& p) {
-    return p.id == id && (p.protocols & kBoth) == kBoth && p.checks_passed >= checks &&
-           p.checks_failed == 0;
-  });
-}
-
-}  // namespace
+using e2e::has_peer;
+using e2e::kBoth;
 
 TEST_CASE("dpdk workers: 2 over net_tap: clients on both workers bond and handshake",
           "[e2e][dpdk][multicore]") {
@@ -56,10 +47,7 @@ TEST_CASE("dpdk workers: 2 over net_tap: clients on both workers bond and handsh
   REQUIRE(e2e::sh("ip -n " + ns.name + " link set lo up") == 0);
 
   test::TempDir dir;
-  Config nc;
-  nc.identity.key_file = (dir / "node.key").string();
-  nc.network.listen = Endpoint{node_ip, 30303};
-  nc.timers.snapshot_interval = std::chrono::milliseconds(50);
+  Config nc = e2e::node_config(dir, "node", Endpoint{node_ip, 30303});
   nc.timers.revalidate_interval = {std::chrono::milliseconds(300), std::chrono::milliseconds(300)};
   nc.dataplane.backend = Backend::kDpdk;
   nc.dataplane.workers = 2;
@@ -79,26 +67,16 @@ TEST_CASE("dpdk workers: 2 over net_tap: clients on both workers bond and handsh
   REQUIRE(e2e::move_tap_into(ns, tap, ns_ip.to_string() + "/24"));
 
   // Two clients per worker: probe ports until each worker has two (bounded).
-  std::vector<std::uint16_t> ports;
-  std::array<int, 2> per_worker{};
-  for (std::uint16_t p = 40000; p < 40200 && ports.size() < 4; ++p) {
-    const std::uint32_t k = node.shard_of(Endpoint{ns_ip, p});
-    REQUIRE(k < 2);
-    if (per_worker[k] < 2) {
-      ++per_worker[k];
-      ports.push_back(p);
-    }
-  }
+  std::uint16_t candidate = 40000;
+  const std::vector<std::uint16_t> ports =
+      e2e::two_ports_per_worker(node, ns_ip, 200, [&] { return candidate++; });
   REQUIRE(ports.size() == 4);
 
   // The clients' sockets are created inside the namespace (their threads need not be).
-  std::vector<std::unique_ptr<Appliance>> clients;
+  e2e::Clients clients;
   REQUIRE(ns.run([&] {
     for (std::size_t c = 0; c < ports.size(); ++c) {
-      Config cc;
-      cc.identity.key_file = (dir / ("client" + std::to_string(c) + ".key")).string();
-      cc.network.listen = Endpoint{ns_ip, ports[c]};
-      cc.timers.snapshot_interval = std::chrono::milliseconds(50);
+      Config cc = e2e::node_config(dir, "client" + std::to_string(c), Endpoint{ns_ip, ports[c]});
       cc.bootnodes = {node.enode_url(), node.enr_text()};
       auto client = Appliance::create(cc);
       if (client) {
@@ -107,38 +85,16 @@ TEST_CASE("dpdk workers: 2 over net_tap: clients on both workers bond and handsh
     }
   }));
   REQUIRE(clients.size() == 4);
-  node.start();
-  for (auto& c : clients) {
-    c->start();
-  }
-  std::vector<NodeId> ids;
-  for (auto& c : clients) {
-    ids.push_back(c->snapshots().acquire()->local_id);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  bool all = false;
-  while (!all && std::chrono::steady_clock::now() < deadline) {
-    all = true;
-    {
-      auto s = node.snapshots().acquire();
-      for (const NodeId& id : ids) {
-        all = all && has_peer(*s, id, 4);
-      }
-    }
-    for (auto& c : clients) {
-      all = all && has_peer(*c->snapshots().acquire(), node_id);
-    }
-    if (!all) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
+  e2e::start_all(node, clients);
+  const std::vector<NodeId> ids = e2e::local_ids(clients);
+  (void)e2e::wait_all_known(node, clients, ids, 4, std::chrono::seconds(30));
   {
     auto s = node.snapshots().acquire();
     for (std::size_t c = 0; c < ids.size(); ++c) {
       INFO("client " << c << " on port " << ports[c] << ", worker "
                      << node.shard_of(Endpoint{ns_ip, ports[c]}));
-      CHECK(has_peer(*s, ids[c], 4));  // revalidated through its worker, never failed
-      CHECK(has_peer(*clients[c]->snapshots().acquire(), node_id));
+      CHECK(has_peer(*s, ids[c], kBoth, 4));  // revalidated through its worker, never failed
+      CHECK(has_peer(*clients[c]->snapshots().acquire(), node_id, kBoth));
     }
     CHECK(s->counters.v5_handshakes_accepted >= 4);
     CHECK(s->counters.v4_bonds >= 4);
@@ -162,7 +118,7 @@ TEST_CASE("dpdk workers: 2 over net_tap: clients on both workers bond and handsh
     CHECK(s->counters.v5_request_timeouts == 0);
     for (std::size_t c = 0; c < ids.size(); ++c) {
       INFO("client " << c << " on port " << ports[c]);
-      CHECK(has_peer(*s, ids[c], 6));
+      CHECK(has_peer(*s, ids[c], kBoth, 6));
     }
   }
   const std::vector<std::uint64_t> rx1 = node.worker_rx_packets();

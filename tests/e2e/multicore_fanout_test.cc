@@ -24,27 +24,16 @@
 #include "discplane/wire/v4wire.h"
 #include "discplane/wire/v5wire.h"
 
+#include "e2e/multicore_support.h"
 #include "unit/control/temp_dir.h"
 #include "unit/discovery/raw_peers.h"
 
 using namespace discplane;
 using namespace discplane::control;
+using e2e::free_port;
+using e2e::node_config;
 
 namespace {
-
-Config node_config(const control::test::TempDir& dir, const std::string& name, Endpoint listen) {
-  Config c;
-  c.identity.key_file = (dir / (name + ".key")).string();
-  c.network.listen = listen;
-  c.timers.snapshot_interval = std::chrono::milliseconds(50);
-  return c;
-}
-
-std::uint16_t free_port() {
-  auto probe = net::SocketPort::create(Endpoint{IpAddress::v4(127, 0, 0, 1), 0});
-  REQUIRE(probe.has_value());
-  return (*probe)->local_endpoint().port;
-}
 
 // A free loopback port that the node steers to worker `k`, not in `taken` (bounded search).
 std::uint16_t port_on(const Appliance& node, std::uint32_t k, std::vector<std::uint16_t>& taken) {
@@ -116,7 +105,7 @@ TEST_CASE("workers: 2: votes on worker 1 set the owner's record, worker 1 serves
   REQUIRE(at != std::string::npos);
   url.replace(at, 7, "127.0.0.1");
   std::vector<std::uint16_t> taken;
-  std::vector<std::unique_ptr<Appliance>> clients;
+  e2e::Clients clients;
   for (int c = 0; c < 3; ++c) {
     Config cc = node_config(dir, "client" + std::to_string(c),
                             Endpoint{IpAddress::v4(127, 0, 0, 1), port_on(node, 1, taken)});
@@ -124,14 +113,9 @@ TEST_CASE("workers: 2: votes on worker 1 set the owner's record, worker 1 serves
     cc.bootnodes = {url};
     cc.timers.revalidate_interval = {std::chrono::milliseconds(300),
                                      std::chrono::milliseconds(300)};
-    auto client = Appliance::create(cc);
-    REQUIRE(client);
-    clients.push_back(std::move(*client));
+    e2e::add_client(clients, cc);
   }
-  node.start();
-  for (auto& c : clients) {
-    c->start();
-  }
+  e2e::start_all(node, clients);
   // The owner re-signs (seq0 + 1, ip 127.0.0.1); the clients, which talk to worker 1 only,
   // fetch that record (their pongs from worker 1 carry the new seq).
   auto done = [&] {

@@ -10,41 +10,17 @@
 #include <catch2/catch.hpp>
 
 #include "discplane/control/appliance.h"
-#include "discplane/discovery/peer_table.h"
-#include "discplane/net/socket_port.h"
 
+#include "e2e/multicore_support.h"
 #include "unit/control/temp_dir.h"
 
 using namespace discplane;
 using namespace discplane::control;
 
-namespace {
-
-Config node_config(const test::TempDir& dir, const std::string& name, std::uint16_t port) {
-  Config c;
-  c.identity.key_file = (dir / (name + ".key")).string();
-  c.network.listen = Endpoint{IpAddress::v4(127, 0, 0, 1), port};
-  c.timers.snapshot_interval = std::chrono::milliseconds(50);
-  return c;
-}
-
-std::uint16_t free_port() {
-  auto probe = net::SocketPort::create(Endpoint{IpAddress::v4(127, 0, 0, 1), 0});
-  REQUIRE(probe.has_value());
-  return (*probe)->local_endpoint().port;
-}
-
-constexpr std::uint8_t kBoth = disc::kFlagV4 | disc::kFlagV5;
-
-bool has_peer(const CoreSnapshot& s, const NodeId& id, std::uint8_t protocols,
-              std::uint32_t checks = 0) {
-  return std::any_of(s.peers.begin(), s.peers.end(), [&](const PeerView& p) {
-    return p.id == id && (p.protocols & protocols) == protocols && p.checks_passed >= checks &&
-           p.checks_failed == 0;
-  });
-}
-
-}  // namespace
+using e2e::free_port;
+using e2e::has_peer;
+using e2e::kBoth;
+using e2e::node_config;
 
 TEST_CASE("workers: 2: clients on both workers bond (discv4) and handshake (discv5)",
           "[e2e][socket][multicore]") {
@@ -63,53 +39,20 @@ TEST_CASE("workers: 2: clients on both workers bond (discv4) and handshake (disc
   const NodeId node_id = node.snapshots().acquire()->local_id;
 
   // Two clients per worker: probe ports until each worker has two (bounded).
-  std::vector<std::uint16_t> ports;
-  std::array<int, 2> per_worker{};
-  for (int tries = 0; tries < 200 && ports.size() < 4; ++tries) {
-    const std::uint16_t p = free_port();
-    const std::uint32_t k = node.shard_of(Endpoint{IpAddress::v4(127, 0, 0, 1), p});
-    REQUIRE(k < 2);
-    if (per_worker[k] < 2 && std::find(ports.begin(), ports.end(), p) == ports.end()) {
-      ++per_worker[k];
-      ports.push_back(p);
-    }
-  }
+  const std::vector<std::uint16_t> ports =
+      e2e::two_ports_per_worker(node, IpAddress::v4(127, 0, 0, 1), 200, free_port);
   REQUIRE(ports.size() == 4);
 
-  std::vector<std::unique_ptr<Appliance>> clients;
+  e2e::Clients clients;
   for (std::size_t c = 0; c < ports.size(); ++c) {
     Config cc = node_config(dir, "client" + std::to_string(c), ports[c]);
     cc.bootnodes = {node.enode_url(), node.enr_text()};
-    auto client = Appliance::create(cc);
-    REQUIRE(client);
-    clients.push_back(std::move(*client));
+    e2e::add_client(clients, cc);
   }
-  node.start();
-  for (auto& c : clients) {
-    c->start();
-  }
+  e2e::start_all(node, clients);
 
-  std::vector<NodeId> ids;
-  for (auto& c : clients) {
-    ids.push_back(c->snapshots().acquire()->local_id);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  bool all = false;
-  while (!all && std::chrono::steady_clock::now() < deadline) {
-    all = true;
-    {
-      auto s = node.snapshots().acquire();
-      for (const NodeId& id : ids) {
-        all = all && has_peer(s.get(), id, kBoth, 6);
-      }
-    }
-    for (auto& c : clients) {
-      all = all && has_peer(c->snapshots().acquire().get(), node_id, kBoth);
-    }
-    if (!all) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
+  const std::vector<NodeId> ids = e2e::local_ids(clients);
+  (void)e2e::wait_all_known(node, clients, ids, 6, std::chrono::seconds(20));
   {
     auto s = node.snapshots().acquire();
     for (std::size_t c = 0; c < ids.size(); ++c) {

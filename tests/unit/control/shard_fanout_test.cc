@@ -14,79 +14,27 @@
 #include "discplane/wire/v4wire.h"
 #include "discplane/wire/v5wire.h"
 
+#include "unit/control/shard_fixture.h"
 #include "unit/discovery/engine_harness.h"
 #include "unit/discovery/raw_peers.h"
 
 using namespace discplane;
 using namespace discplane::disc;
 using discplane::control::per_shard_limits;
-using discplane::control::ShardGroup;
-using discplane::control::ShardGroupConfig;
-using discplane::control::steer;
-using discplane::test::CollectingTransport;
-using discplane::test::FakeClock;
 
 namespace {
 
 // N shards over one node key, each with per-shard limits; traffic steered by source endpoint.
-struct Fleet {
-  FakeClock clock;
-  std::vector<std::unique_ptr<crypto::DeterministicRandom>> rngs;
-  std::vector<std::unique_ptr<DiscoveryServer>> servers;
-  std::vector<CollectingTransport> tx;
-  std::unique_ptr<ShardGroup> group;
-  std::uint32_t n;
-
-  explicit Fleet(std::uint32_t shards, ServerConfig config = base()) : tx(shards), n(shards) {
-    ShardGroupConfig gc;
-    gc.shards = n;
-    gc.ring_capacity = 64;
-    group = std::make_unique<ShardGroup>(gc);
-    config = per_shard_limits(config, n);
-    for (std::uint32_t k = 0; k < n; ++k) {
-      rngs.push_back(std::make_unique<crypto::DeterministicRandom>(200 + k));
-      ServerConfig c = config;
-      c.table_observer = group->observer(k);
-      if (k == 0) {
-        c.shard_router = group->router();
-      }
-      servers.push_back(std::make_unique<DiscoveryServer>(c, clock, *rngs[k]));
-    }
-  }
-  static ServerConfig base() {
-    ServerConfig c;
-    c.private_key = test::key_from_seed(1);
-    c.udp_port = 30303;
-    return c;  // no announced address: learned from votes
-  }
-  std::vector<test::SentDatagram> deliver(const Bytes& payload, const Endpoint& from) {
-    const std::uint32_t k = steer(from, n);
-    Datagram d{ByteView(payload), from};
-    servers[k]->on_burst(std::span<const Datagram>(&d, 1), tx[k]);
-    return tx[k].take();
-  }
-  void sync() {
-    (void)group->poll(0, *servers[0], tx[0], clock.now().mono_ns, true);
-    for (std::uint32_t k = 1; k < n; ++k) {
-      (void)group->poll(k, *servers[k], tx[k], clock.now().mono_ns);
-    }
-  }
-  // Control messages: the owner's copy directly, the others through the broadcast rings.
-  void broadcast(const InMessage& m) {
-    servers[0]->handle(m, tx[0]);
-    group->broadcast(m);
-    REQUIRE(group->flush_broadcasts() == 0);
-  }
+struct Fleet : test::ShardFleet {
+  explicit Fleet(std::uint32_t shards, ServerConfig config = base())
+      : ShardFleet(shards, {.config = std::move(config),
+                            .rng_seed = 200,
+                            .per_shard_limits = true,
+                            .only_owner_answers = false}) {}
+  static ServerConfig base() { return test::shard_base_config(); }  // address learned from votes
 };
 
-Endpoint endpoint_on(std::uint32_t want, std::uint32_t n, std::uint16_t from_port) {
-  for (std::uint16_t p = from_port;; ++p) {
-    const Endpoint ep = test::loopback(p);
-    if (steer(ep, n) == want) {
-      return ep;
-    }
-  }
-}
+using test::endpoint_on;
 
 Bytes v5_pt(const std::function<Result<ByteView, v5wire::V5Error>(MutableByteView)>& encode) {
   Bytes out(256);

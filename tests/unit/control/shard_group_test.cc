@@ -13,78 +13,27 @@
 #include "discplane/wire/v4wire.h"
 #include "discplane/wire/v5wire.h"
 
+#include "unit/control/shard_fixture.h"
 #include "unit/discovery/engine_harness.h"
 #include "unit/discovery/raw_peers.h"
 
 using namespace discplane;
 using namespace discplane::disc;
-using discplane::control::ShardGroup;
-using discplane::control::ShardGroupConfig;
 using discplane::control::steer;
-using discplane::test::CollectingTransport;
-using discplane::test::FakeClock;
 
 namespace {
 
 // N shards over one node key, traffic steered by source endpoint (the test is the "NIC").
-struct Shards {
-  FakeClock clock;
-  std::vector<std::unique_ptr<crypto::DeterministicRandom>> rngs;
-  std::vector<std::unique_ptr<DiscoveryServer>> servers;
-  std::vector<CollectingTransport> tx;
-  std::unique_ptr<ShardGroup> group;
-  std::uint32_t n;
-
-  explicit Shards(std::uint32_t shards) : tx(shards), n(shards) {
-    ServerConfig config;
-    config.private_key = test::key_from_seed(1);
-    config.udp_port = 30303;
-    config.ipv4 = IpAddress::v4(127, 0, 0, 1);
-    ShardGroupConfig gc;
-    gc.shards = n;
-    gc.ring_capacity = 64;
-    group = std::make_unique<ShardGroup>(gc);
-    for (std::uint32_t k = 0; k < n; ++k) {
-      rngs.push_back(std::make_unique<crypto::DeterministicRandom>(100 + k));
-      ServerConfig c = config;
-      c.table_observer = group->observer(k);
-      if (k == 0) {
-        c.shard_router = group->router();
-      }
-      servers.push_back(std::make_unique<DiscoveryServer>(c, clock, *rngs[k]));
-    }
-  }
-  std::uint32_t shard_of(const Endpoint& ep) const { return steer(ep, n); }
-  // Delivers to the owning shard; returns its answers.
-  std::vector<test::SentDatagram> deliver(const Bytes& payload, const Endpoint& from) {
-    const std::uint32_t k = shard_of(from);
-    Datagram d{ByteView(payload), from};
-    servers[k]->on_burst(std::span<const Datagram>(&d, 1), tx[k]);
-    for (std::uint32_t j = 0; j < n; ++j) {
-      if (j != k) {
-        REQUIRE(tx[j].sent.empty());  // only the owning shard ever answers
-      }
-    }
-    return tx[k].take();
-  }
-  // One round of the between-bursts hooks: owner drains and publishes, then mirrors refresh.
-  void sync() {
-    (void)group->poll(0, *servers[0], tx[0], clock.now().mono_ns, true);
-    for (std::uint32_t k = 1; k < n; ++k) {
-      (void)group->poll(k, *servers[k], tx[k], clock.now().mono_ns);
-    }
+struct Shards : test::ShardFleet {
+  explicit Shards(std::uint32_t shards) : ShardFleet(shards, {.config = config()}) {}
+  static ServerConfig config() {
+    ServerConfig c = test::shard_base_config();
+    c.ipv4 = IpAddress::v4(127, 0, 0, 1);
+    return c;
   }
 };
 
-// A loopback endpoint that steers to shard `want` of `n`, searching ports from `from_port`.
-Endpoint endpoint_on(std::uint32_t want, std::uint32_t n, std::uint16_t from_port) {
-  for (std::uint16_t p = from_port;; ++p) {
-    const Endpoint ep = test::loopback(p);
-    if (steer(ep, n) == want) {
-      return ep;
-    }
-  }
-}
+using test::endpoint_on;
 
 Bytes v5_ping_pt(ByteView req_id) {
   Bytes out(64);
