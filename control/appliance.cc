@@ -129,7 +129,28 @@ void add_counters(T& a, const T& b) noexcept {
 // Worker k > 0 of a sharded appliance: its own port (a socket of the SO_REUSEPORT group, or a
 // DpdkPortGroup queue handle), engine (table mirror, TableObserver to the owner) and thread.
 // Worker 0 is Appliance::Impl itself.
-struct ShardWorker final : disc::DatagramSink {
+// The engine as the port's DatagramSink: each burst is timed (busy cycles), then the owner's
+// between-bursts work runs (commands, table sync, snapshots). Shared by the core thread
+// (Appliance::Impl) and the other workers (ShardWorker).
+template <class Owner>
+struct EngineSink : disc::DatagramSink {
+  std::uint64_t busy_cycles = 0;  // TSC cycles in the engine on bursts that carried packets
+
+  void on_burst(std::span<const disc::Datagram> burst, disc::Transport& tx) noexcept final {
+    Owner& o = static_cast<Owner&>(*this);
+    const std::uint64_t start = __rdtsc();
+    o.server->on_burst(burst, tx);
+    busy_cycles += __rdtsc() - start;
+    o.between_bursts(tx);
+  }
+  void on_idle(disc::Transport& tx) noexcept final {
+    Owner& o = static_cast<Owner&>(*this);
+    o.server->on_idle(tx);
+    o.between_bursts(tx);
+  }
+};
+
+struct ShardWorker final : EngineSink<ShardWorker> {
   std::uint32_t shard = 0;
   ShardGroup* group = nullptr;
   const SystemClock* clock = nullptr;
@@ -137,7 +158,6 @@ struct ShardWorker final : disc::DatagramSink {
   std::int64_t next_stats_ns = 0;
   std::int64_t prune_every_ns = 0;  // the owner gets Prune from the control thread; workers
   std::int64_t next_prune_ns = 0;   // prune their own sessions, challenges and bonds
-  std::uint64_t busy_cycles = 0;
   crypto::BulkRandom rng;
   PacketLog packet_log;  // this worker's EventSink (its own ring); outlives the server
   std::unique_ptr<disc::DiscoveryServer> server;
@@ -171,16 +191,6 @@ struct ShardWorker final : disc::DatagramSink {
     return s;
   }
 
-  void on_burst(std::span<const disc::Datagram> burst, disc::Transport& tx) noexcept override {
-    const std::uint64_t start = __rdtsc();
-    server->on_burst(burst, tx);
-    busy_cycles += __rdtsc() - start;
-    between_bursts(tx);
-  }
-  void on_idle(disc::Transport& tx) noexcept override {
-    server->on_idle(tx);
-    between_bursts(tx);
-  }
   void between_bursts(disc::Transport& tx) noexcept {
     const std::int64_t now = clock->now().mono_ns;
     (void)group->poll(shard, *server, tx, now);
@@ -203,7 +213,7 @@ struct ShardWorker final : disc::DatagramSink {
   }
 };
 
-struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
+struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver {
   Config config;
   crypto::PrivateKey key{};
   SystemClock clock;
@@ -234,7 +244,6 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
   std::thread control_thread;
   std::int64_t next_snapshot_ns = 0;
   std::uint64_t snapshot_seq = 0;
-  std::uint64_t busy_cycles = 0;
 
   PeerEvent peer_event;
   std::function<void()> control_tick;
@@ -336,18 +345,7 @@ struct Appliance::Impl final : disc::DatagramSink, disc::EngineObserver {
     }
   }
 
-  // ---- DatagramSink: the engine plus the between-bursts work ----
-  void on_burst(std::span<const disc::Datagram> burst, disc::Transport& tx) noexcept override {
-    const std::uint64_t start = __rdtsc();
-    server->on_burst(burst, tx);
-    busy_cycles += __rdtsc() - start;
-    between_bursts(tx);
-  }
-  void on_idle(disc::Transport& tx) noexcept override {
-    server->on_idle(tx);
-    between_bursts(tx);
-  }
-
+  // ---- between bursts (EngineSink calls it after every burst or idle poll) ----
   void between_bursts(disc::Transport& tx) noexcept {
     disc::InMessage m;
     for (std::size_t i = 0; i < kCommandsPerPass && commands.try_pop(m); ++i) {
