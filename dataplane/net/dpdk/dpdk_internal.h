@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -51,6 +52,12 @@ struct PortInfo {
 // `offloads` and into the rx/tx offload flags of `conf`.
 void choose_offloads(const DpdkConfig& config, const rte_eth_dev_info& info, DpdkOffloads& offloads,
                      rte_eth_conf& conf) noexcept;
+// After rte_eth_dev_configure: RX queue q takes its mbufs from rx_pools[q], then n_tx TX
+// queues; descriptor counts from the config, adjusted to what the device allows.
+[[nodiscard]] Result<void, DpdkError> setup_queues(const PortInfo& port, const DpdkConfig& config,
+                                                   const rte_eth_conf& conf,
+                                                   std::span<rte_mempool* const> rx_pools,
+                                                   std::uint16_t n_tx) noexcept;
 
 struct alignas(64) DpdkPort::Impl {
   // The Transport handed to the sink: one mbuf at a time between acquire and commit.

@@ -162,6 +162,33 @@ void choose_offloads(const DpdkConfig& config, const rte_eth_dev_info& info, Dpd
                          (o.tx_udp ? RTE_ETH_TX_OFFLOAD_UDP_CKSUM : 0);
 }
 
+Result<void, DpdkError> setup_queues(const PortInfo& pi, const DpdkConfig& config,
+                                     const rte_eth_conf& conf,
+                                     std::span<rte_mempool* const> rx_pools,
+                                     std::uint16_t n_tx) noexcept {
+  std::uint16_t nb_rxd = config.rx_ring_size;
+  std::uint16_t nb_txd = config.tx_ring_size;
+  if (rte_eth_dev_adjust_nb_rx_tx_desc(pi.port, &nb_rxd, &nb_txd) != 0) {
+    return fail(DpdkError::kConfigure);
+  }
+  rte_eth_rxconf rxconf = pi.info.default_rxconf;
+  rxconf.offloads = conf.rxmode.offloads;
+  for (std::size_t q = 0; q < rx_pools.size(); ++q) {
+    if (rte_eth_rx_queue_setup(pi.port, static_cast<std::uint16_t>(q), nb_rxd, pi.socket, &rxconf,
+                               rx_pools[q]) != 0) {
+      return fail(DpdkError::kRxQueue);
+    }
+  }
+  rte_eth_txconf txconf = pi.info.default_txconf;
+  txconf.offloads = conf.txmode.offloads;
+  for (std::uint16_t q = 0; q < n_tx; ++q) {
+    if (rte_eth_tx_queue_setup(pi.port, q, nb_txd, pi.socket, &txconf) != 0) {
+      return fail(DpdkError::kTxQueue);
+    }
+  }
+  return {};
+}
+
 DpdkPort::DpdkPort(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 DpdkPort::Impl::~Impl() {
@@ -219,21 +246,9 @@ Result<std::unique_ptr<DpdkPort>, DpdkError> DpdkPort::create(const DpdkConfig& 
     return fail(DpdkError::kConfigure);
   }
   impl->configured = true;
-  std::uint16_t nb_rxd = config.rx_ring_size;
-  std::uint16_t nb_txd = config.tx_ring_size;
-  if (rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd) != 0) {
-    return fail(DpdkError::kConfigure);
-  }
-  rte_eth_rxconf rxconf = info.default_rxconf;
-  rxconf.offloads = conf.rxmode.offloads;
-  if (rte_eth_rx_queue_setup(port, 0, nb_rxd, static_cast<unsigned>(socket), &rxconf, impl->pool) !=
-      0) {
-    return fail(DpdkError::kRxQueue);
-  }
-  rte_eth_txconf txconf = info.default_txconf;
-  txconf.offloads = conf.txmode.offloads;
-  if (rte_eth_tx_queue_setup(port, 0, nb_txd, static_cast<unsigned>(socket), &txconf) != 0) {
-    return fail(DpdkError::kTxQueue);
+  rte_mempool* const pools[1] = {impl->pool};
+  if (auto q = setup_queues(pi, config, conf, pools, 1); !q) {
+    return fail(q.error());
   }
   if (rte_eth_dev_start(port) != 0) {
     return fail(DpdkError::kStart);

@@ -381,25 +381,12 @@ Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
   gi.rss_hf = rss ? hf : 0;
   gi.reta_size = rss ? info.reta_size : 0;
 
-  std::uint16_t nb_rxd = pc.rx_ring_size;
-  std::uint16_t nb_txd = pc.tx_ring_size;
-  if (rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd) != 0) {
-    return fail(DpdkError::kConfigure);
-  }
-  rte_eth_rxconf rxconf = info.default_rxconf;
-  rxconf.offloads = conf.rxmode.offloads;
+  std::array<rte_mempool*, kMaxWorkers> rx_pools{};
   for (std::uint16_t q = 0; q < n_rx; ++q) {
-    if (rte_eth_rx_queue_setup(port, q, nb_rxd, static_cast<unsigned>(socket), &rxconf,
-                               impls[q]->pool) != 0) {
-      return fail(DpdkError::kRxQueue);
-    }
+    rx_pools[q] = impls[q]->pool;
   }
-  rte_eth_txconf txconf = info.default_txconf;
-  txconf.offloads = conf.txmode.offloads;
-  for (std::uint16_t q = 0; q < n_tx; ++q) {
-    if (rte_eth_tx_queue_setup(port, q, nb_txd, static_cast<unsigned>(socket), &txconf) != 0) {
-      return fail(DpdkError::kTxQueue);
-    }
+  if (auto qs = setup_queues(*queried, pc, conf, std::span(rx_pools.data(), n_rx), n_tx); !qs) {
+    return fail(qs.error());
   }
 
   // Rings: worker k's inbound ring (every worker: ARP/NDP copies; with the distributor also
