@@ -23,6 +23,10 @@
 
 namespace dptest {
 
+inline discplane::IpAddress addr(const char* text) {
+  return *discplane::IpAddress::parse(text);
+}
+
 using namespace discplane;
 using namespace discplane::net;
 

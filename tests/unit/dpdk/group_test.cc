@@ -17,10 +17,6 @@ using namespace dptest;
 
 namespace {
 
-IpAddress addr(const char* text) {
-  return *IpAddress::parse(text);
-}
-
 struct RecordSink final : disc::DatagramSink {
   void on_burst(std::span<const disc::Datagram> burst, disc::Transport& tx) noexcept override {
     for (const auto& d : burst) {

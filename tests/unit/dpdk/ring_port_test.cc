@@ -15,10 +15,6 @@ using namespace dptest;
 
 namespace {
 
-IpAddress addr(const char* text) {
-  return *IpAddress::parse(text);
-}
-
 // Records datagrams; answers each with "pong:" + payload.
 struct PongSink final : disc::DatagramSink {
   void on_burst(std::span<const disc::Datagram> burst, disc::Transport& tx) noexcept override {
