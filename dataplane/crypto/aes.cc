@@ -77,43 +77,20 @@ bool tags_equal(const std::uint8_t* a, const std::uint8_t* b) noexcept {
 
 // ---- AES-128-GCM ----------------------------------------------------------------------------
 
-struct AesGcm128::Impl {
-  alignas(64) gcm_key_data key;
-};
+static_assert(sizeof(gcm_key_data) == 1008, "AesGcm128::kKeyDataSize must match gcm_key_data");
 
-AesGcm128::AesGcm128(const AesKey& key) noexcept : impl_(new Impl) {
-  IMB_AES128_GCM_PRE(manager(), key.data(), &impl_->key);
+namespace {
+const gcm_key_data* gcm_key(const std::uint8_t* storage) noexcept {
+  return reinterpret_cast<const gcm_key_data*>(storage);
 }
+}  // namespace
 
-AesGcm128::AesGcm128(const AesGcm128& other) noexcept : impl_(new Impl(*other.impl_)) {}
-
-AesGcm128& AesGcm128::operator=(const AesGcm128& other) noexcept {
-  if (this != &other) {
-    if (impl_) {
-      *impl_ = *other.impl_;
-    } else {
-      impl_.reset(new Impl(*other.impl_));
-    }
-  }
-  return *this;
-}
-
-AesGcm128::AesGcm128(AesGcm128&& other) noexcept = default;
-
-AesGcm128& AesGcm128::operator=(AesGcm128&& other) noexcept {
-  if (this != &other) {
-    if (impl_) {
-      std::memset(static_cast<void*>(&impl_->key), 0, sizeof impl_->key);
-    }
-    impl_ = std::move(other.impl_);
-  }
-  return *this;
+AesGcm128::AesGcm128(const AesKey& key) noexcept {
+  IMB_AES128_GCM_PRE(manager(), key.data(), reinterpret_cast<gcm_key_data*>(key_data_));
 }
 
 AesGcm128::~AesGcm128() {
-  if (impl_) {
-    std::memset(static_cast<void*>(&impl_->key), 0, sizeof impl_->key);
-  }
+  explicit_bzero(key_data_, sizeof key_data_);
 }
 
 void AesGcm128::seal(ByteView nonce12, ByteView ad, ByteView plaintext,
@@ -122,9 +99,9 @@ void AesGcm128::seal(ByteView nonce12, ByteView ad, ByteView plaintext,
     die("AesGcm128::seal: bad nonce or output size");  // caller bug, never input-driven
   }
   gcm_context_data ctx;
-  IMB_AES128_GCM_ENC(manager(), &impl_->key, &ctx, out.data(), nonnull(plaintext), plaintext.size(),
-                     nonce12.data(), nonnull(ad), ad.size(), out.data() + plaintext.size(),
-                     kGcmTagSize);
+  IMB_AES128_GCM_ENC(manager(), gcm_key(key_data_), &ctx, out.data(), nonnull(plaintext),
+                     plaintext.size(), nonce12.data(), nonnull(ad), ad.size(),
+                     out.data() + plaintext.size(), kGcmTagSize);
 }
 
 bool AesGcm128::open(ByteView nonce12, ByteView ad, ByteView in,
@@ -139,7 +116,7 @@ bool AesGcm128::open(ByteView nonce12, ByteView ad, ByteView in,
   gcm_context_data ctx;
   std::uint8_t tag[kGcmTagSize];
   std::uint8_t* dst = len == 0 ? tag : out.data();  // any non-null pointer when len == 0
-  IMB_AES128_GCM_DEC(manager(), &impl_->key, &ctx, dst, nonnull(in), len, nonce12.data(),
+  IMB_AES128_GCM_DEC(manager(), gcm_key(key_data_), &ctx, dst, nonnull(in), len, nonce12.data(),
                      nonnull(ad), ad.size(), tag, kGcmTagSize);
   if (!tags_equal(tag, in.data() + len)) {
     if (len != 0) {
@@ -152,44 +129,19 @@ bool AesGcm128::open(ByteView nonce12, ByteView ad, ByteView in,
 
 // ---- AES-128-CTR ----------------------------------------------------------------------------
 
-struct AesCtr128::Impl {
-  alignas(64) std::uint8_t enc_keys[16 * 15];  // room for the largest schedule IPsec-mb writes
-  alignas(16) std::uint8_t dec_keys[16 * 15];  // unused by CTR, but keyexp writes both
-};
-
-AesCtr128::AesCtr128(const AesKey& key) noexcept : impl_(new Impl) {
-  IMB_AES_KEYEXP_128(manager(), key.data(), impl_->enc_keys, impl_->dec_keys);
-}
-
-AesCtr128::AesCtr128(const AesCtr128& other) noexcept : impl_(new Impl(*other.impl_)) {}
-
-AesCtr128& AesCtr128::operator=(const AesCtr128& other) noexcept {
-  if (this != &other) {
-    if (impl_) {
-      *impl_ = *other.impl_;
-    } else {
-      impl_.reset(new Impl(*other.impl_));
-    }
-  }
-  return *this;
-}
-
-AesCtr128::AesCtr128(AesCtr128&& other) noexcept = default;
-
-AesCtr128& AesCtr128::operator=(AesCtr128&& other) noexcept {
-  if (this != &other) {
-    if (impl_) {
-      std::memset(impl_.get(), 0, sizeof(Impl));
-    }
-    impl_ = std::move(other.impl_);
-  }
-  return *this;
+AesCtr128::AesCtr128(const AesKey& key) noexcept {
+  // IPsec-mb writes an encryption and a decryption schedule, each with room for AES-256;
+  // AES-128 CTR needs the first 11 encryption round keys only.
+  alignas(16) std::uint8_t enc[16 * 15];
+  alignas(16) std::uint8_t dec[16 * 15];
+  IMB_AES_KEYEXP_128(manager(), key.data(), enc, dec);
+  std::memcpy(enc_keys_, enc, sizeof enc_keys_);
+  explicit_bzero(enc, sizeof enc);
+  explicit_bzero(dec, sizeof dec);
 }
 
 AesCtr128::~AesCtr128() {
-  if (impl_) {
-    std::memset(impl_.get(), 0, sizeof(Impl));
-  }
+  explicit_bzero(enc_keys_, sizeof enc_keys_);
 }
 
 namespace {
@@ -201,16 +153,15 @@ namespace {
 // (BENCHMARKS.md, "Crypto primitives"). NOCHECK: the parameters are ours and fixed (128-bit
 // key, 16-byte IV, a length > 0 checked by the caller), so there is nothing to validate.
 // One AES-128-CTR job of the cipher-burst API (used by apply and apply_burst).
-IMB_JOB ctr_job_for(const std::uint8_t* enc_keys, const std::uint8_t* dec_keys,
-                    const std::uint8_t* iv, const std::uint8_t* in, std::uint8_t* out,
-                    std::size_t len) noexcept {
+IMB_JOB ctr_job_for(const std::uint8_t* enc_keys, const std::uint8_t* iv, const std::uint8_t* in,
+                    std::uint8_t* out, std::size_t len) noexcept {
   IMB_JOB job{};
   job.cipher_mode = IMB_CIPHER_CNTR;
   job.cipher_direction = IMB_DIR_ENCRYPT;
   job.chain_order = IMB_ORDER_CIPHER_HASH;
   job.hash_alg = IMB_AUTH_NULL;
   job.enc_keys = enc_keys;
-  job.dec_keys = dec_keys;
+  job.dec_keys = enc_keys;  // CTR only ever runs the encryption schedule
   job.key_len_in_bytes = IMB_KEY_128_BYTES;
   job.src = in;
   job.dst = out;
@@ -220,10 +171,9 @@ IMB_JOB ctr_job_for(const std::uint8_t* enc_keys, const std::uint8_t* dec_keys,
   return job;
 }
 
-void ctr_job(IMB_MGR* mgr, const std::uint8_t* enc_keys, const std::uint8_t* dec_keys,
-             const std::uint8_t* iv, const std::uint8_t* in, std::uint8_t* out,
-             std::size_t len) noexcept {
-  IMB_JOB job = ctr_job_for(enc_keys, dec_keys, iv, in, out, len);
+void ctr_job(IMB_MGR* mgr, const std::uint8_t* enc_keys, const std::uint8_t* iv,
+             const std::uint8_t* in, std::uint8_t* out, std::size_t len) noexcept {
+  IMB_JOB job = ctr_job_for(enc_keys, iv, in, out, len);
   const std::uint32_t done = IMB_SUBMIT_CIPHER_BURST_NOCHECK(mgr, &job, 1, IMB_CIPHER_CNTR,
                                                              IMB_DIR_ENCRYPT, IMB_KEY_128_BYTES);
   if (done != 1 || job.status != IMB_STATUS_COMPLETED) {
@@ -248,17 +198,17 @@ void AesCtr128::apply(ByteView iv16, ByteView in, MutableByteView out) const noe
                               (std::uint64_t{iv16[14]} << 8) | iv16[15];
   const std::uint64_t bytes_to_wrap = ((std::uint64_t{1} << 32) - low32) * 16;
   if (in.size() <= bytes_to_wrap) {
-    ctr_job(mgr, impl_->enc_keys, impl_->dec_keys, iv16.data(), in.data(), out.data(), in.size());
+    ctr_job(mgr, enc_keys_, iv16.data(), in.data(), out.data(), in.size());
     return;
   }
-  ctr_job(mgr, impl_->enc_keys, impl_->dec_keys, iv16.data(), in.data(), out.data(), bytes_to_wrap);
+  ctr_job(mgr, enc_keys_, iv16.data(), in.data(), out.data(), bytes_to_wrap);
   std::uint8_t next_iv[16];
   std::memcpy(next_iv, iv16.data(), 16);
   std::memset(next_iv + 12, 0, 4);  // low 32 bits wrapped to zero
   for (int i = 11; i >= 0 && ++next_iv[i] == 0; --i) {
   }
-  ctr_job(mgr, impl_->enc_keys, impl_->dec_keys, next_iv, in.data() + bytes_to_wrap,
-          out.data() + bytes_to_wrap, in.size() - bytes_to_wrap);
+  ctr_job(mgr, enc_keys_, next_iv, in.data() + bytes_to_wrap, out.data() + bytes_to_wrap,
+          in.size() - bytes_to_wrap);
 }
 
 void AesCtr128::apply_burst(std::span<const Job> jobs) const noexcept {
@@ -290,7 +240,7 @@ void AesCtr128::apply_burst(std::span<const Job> jobs) const noexcept {
       apply(ByteView(j.iv16, 16), ByteView(j.in, j.length), MutableByteView(j.out, j.length));
       continue;
     }
-    batch[n++] = ctr_job_for(impl_->enc_keys, impl_->dec_keys, j.iv16, j.in, j.out, j.length);
+    batch[n++] = ctr_job_for(enc_keys_, j.iv16, j.in, j.out, j.length);
     if (n == kChunk) {
       submit();
     }

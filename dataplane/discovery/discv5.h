@@ -46,6 +46,8 @@ class Discv5State {
   void cancel_lookup(std::uint32_t lookup_slot) noexcept;
 
   std::size_t session_count() const noexcept;
+  // Memory one session slot reserves (its keys inline, its share of links and buckets).
+  std::size_t bytes_per_session() const noexcept;
   std::size_t pending_challenges() const noexcept;
   std::size_t pending_requests() const noexcept;
 

@@ -1079,6 +1079,9 @@ const IpVotes& DiscoveryServer::ip_votes() const noexcept {
 std::size_t DiscoveryServer::session_count() const noexcept {
   return engine_->v5().session_count();
 }
+std::size_t DiscoveryServer::bytes_per_session() const noexcept {
+  return engine_->v5().bytes_per_session();
+}
 std::size_t DiscoveryServer::pending_challenges() const noexcept {
   return engine_->v5().pending_challenges();
 }

@@ -138,6 +138,7 @@ struct Workload {
   bool omit_record = false;            // handshake: send no ENR when the engine knows ours
   std::size_t sessions_setup = 0;      // handshakes done before the measured phase
   double rss_per_session = 0;          // heap bytes per session (mallinfo2 delta over the set-up)
+  std::size_t session_slot_bytes = 0;  // reserved per session slot (keys inline), see lru_map.h
   std::size_t table_size = 0;
   ByteView payload(const Input& in) const { return ByteView(arena).subspan(in.offset, in.length); }
   void add(ByteView bytes, Expect expect, std::uint32_t identity, std::uint64_t req_id = 0,

@@ -75,6 +75,7 @@ struct RunResult {
   std::size_t table_size = 0;
   std::size_t sessions = 0;
   double rss_per_session = 0;
+  std::size_t session_slot_bytes = 0;
   std::uint64_t engine_drops = 0;
   std::string drops_text;
 };
@@ -145,6 +146,7 @@ RunResult run(const std::string& scenario, Path& path, const Options& opt, const
   res.table_size = w->table_size;
   res.sessions = w->sessions_setup;
   res.rss_per_session = w->rss_per_session;
+  res.session_slot_bytes = w->session_slot_bytes;
 
   const std::size_t n_in = w->inputs.size();
   const std::size_t identities = std::max<std::size_t>(w->ids.size(), 1024);
@@ -361,6 +363,7 @@ nlohmann::json to_json(const RunResult& r) {
       {"table_size", r.table_size},
       {"sessions", r.sessions},
       {"heap_per_session_bytes", r.rss_per_session},
+      {"session_slot_bytes", r.session_slot_bytes},
       {"engine_drops", r.engine_drops}};
 }
 
@@ -516,8 +519,10 @@ int main(int argc, char** argv) {
       print_row(r);
       std::fflush(stdout);
       if (r.sessions > 0 && path.get() == made.front().get()) {
-        std::printf("%-19s %-9s   %zu sessions set up: heap %.0f bytes per session, table %zu\n",
-                    "", "", r.sessions, r.rss_per_session, r.table_size);
+        std::printf(
+            "%-19s %-9s   %zu sessions set up: %zu bytes per session slot (keys inline), heap "
+            "%.0f bytes per session, table %zu\n",
+            "", "", r.sessions, r.session_slot_bytes, r.rss_per_session, r.table_size);
       }
       const std::string why = expectation_failure(r);
       if (!why.empty()) {

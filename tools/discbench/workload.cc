@@ -151,6 +151,7 @@ void handshake_all(Workload& w) {
     }
   }
   w.sessions_setup = w.server->session_count();
+  w.session_slot_bytes = w.server->bytes_per_session();
   if (w.sessions_setup > 0) {
     w.rss_per_session = static_cast<double>(mallinfo2().uordblks - heap_before) /
                         static_cast<double>(w.sessions_setup);

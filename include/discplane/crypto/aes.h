@@ -1,11 +1,12 @@
 // AES-128-GCM and AES-128-CTR through Intel IPsec-mb. Key schedules are computed
 // once when an object is built and reused for every packet under that key
 // (sessions keep their AesGcm128; the header-mask key of our own id is built once).
+// The schedules are held inline, cache-line aligned, so that a holder (a discv5 session)
+// keeps its keys next to its other hot fields: no pointer to chase, no allocation.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <span>
 
 #include "discplane/common/bytes.h"
@@ -19,13 +20,9 @@ inline constexpr std::size_t kGcmNonceSize = 12;
 class AesGcm128 {
  public:
   explicit AesGcm128(const AesKey& key) noexcept;
-  AesGcm128(const AesGcm128&) noexcept;
-  AesGcm128& operator=(const AesGcm128&) noexcept;
-  // Moves hand the key schedule over without a copy (sessions move into their map); a
-  // moved-from object may only be destroyed or assigned to.
-  AesGcm128(AesGcm128&&) noexcept;
-  AesGcm128& operator=(AesGcm128&&) noexcept;
-  ~AesGcm128();
+  AesGcm128(const AesGcm128&) noexcept = default;  // copies the schedule (1 KB)
+  AesGcm128& operator=(const AesGcm128&) noexcept = default;
+  ~AesGcm128();  // wipes the schedule
 
   // out.size() must be plaintext.size() + 16 (ciphertext || tag). In-place allowed.
   void seal(ByteView nonce12, ByteView ad, ByteView plaintext, MutableByteView out) const noexcept;
@@ -35,19 +32,18 @@ class AesGcm128 {
                           MutableByteView out) const noexcept;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;  // 64-byte aligned key data, heap so the object stays movable
+  // IPsec-mb's gcm_key_data (round keys, then the GHASH key powers); aes.cc checks the size.
+  static constexpr std::size_t kKeyDataSize = 1008;
+  alignas(64) std::uint8_t key_data_[kKeyDataSize];
 };
 
 // AES-128-CTR with a 16-byte IV (the discv5 masking-iv is the full initial counter block).
 class AesCtr128 {
  public:
   explicit AesCtr128(const AesKey& key) noexcept;
-  AesCtr128(const AesCtr128&) noexcept;
-  AesCtr128& operator=(const AesCtr128&) noexcept;
-  AesCtr128(AesCtr128&&) noexcept;  // as AesGcm128
-  AesCtr128& operator=(AesCtr128&&) noexcept;
-  ~AesCtr128();
+  AesCtr128(const AesCtr128&) noexcept = default;
+  AesCtr128& operator=(const AesCtr128&) noexcept = default;
+  ~AesCtr128();  // wipes the schedule
   // out.size() == in.size(); in-place allowed.
   void apply(ByteView iv16, ByteView in, MutableByteView out) const noexcept;
 
@@ -63,8 +59,9 @@ class AesCtr128 {
   void apply_burst(std::span<const Job> jobs) const noexcept;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  // The 11 round keys of AES-128 encryption (CTR never decrypts).
+  static constexpr std::size_t kRoundKeysSize = 11 * 16;
+  alignas(16) std::uint8_t enc_keys_[kRoundKeysSize];
 };
 
 // Which IPsec-mb code path was chosen at start ("avx512", "avx2", "sse", ...).

@@ -291,6 +291,7 @@ class DiscoveryServer final : public DatagramSink {
   const crypto::PublicKey& local_public_key() const noexcept;
   const IpVotes& ip_votes() const noexcept;
   std::size_t session_count() const noexcept;
+  std::size_t bytes_per_session() const noexcept;  // reserved per slot, resident once used
   std::size_t pending_challenges() const noexcept;
   std::size_t active_lookups() const noexcept;
   bool shut_down() const noexcept;

@@ -167,6 +167,47 @@ TEST_CASE("AES-GCM copies and other threads give the same result", "[crypto][aes
       (arch == "avx512" || arch == "avx2" || arch == "avx" || arch == "sse" || arch == "noaesni"));
 }
 
+// Schedules are inline (a discv5 session holds three next to its key): copies carry the
+// whole schedule, and the GCM one sits on a cache line of its own.
+TEST_CASE("AES schedules are held inline: copies mask and seal like the original",
+          "[crypto][aes]") {
+  static_assert(alignof(AesGcm128) == 64);
+  static_assert(sizeof(AesCtr128) == 11 * 16);  // the AES-128 encryption round keys only
+  AesKey key{};
+  key[0] = 0x42;
+  const AesCtr128 ctr(key);
+  struct Holder {
+    std::uint8_t tag = 1;
+    AesCtr128 masker;
+    AesGcm128 gcm;
+  };
+  const Holder h{1, ctr, AesGcm128(key)};
+  REQUIRE(reinterpret_cast<std::uintptr_t>(&h.gcm) % 64 == 0);
+  AesCtr128 assigned(AesKey{});
+  assigned = h.masker;
+  ByteArray<16> iv{};
+  iv[15] = 0xfe;  // crosses a block boundary inside the 55 bytes
+  Bytes in(55);
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    in[i] = static_cast<std::uint8_t>(i * 7);
+  }
+  Bytes a(in.size());
+  Bytes b(in.size());
+  Bytes c(in.size());
+  ctr.apply(iv, in, a);
+  h.masker.apply(iv, in, b);
+  assigned.apply(iv, in, c);
+  CHECK(a == b);
+  CHECK(a == c);
+  CHECK(a != in);
+  const ByteArray<12> nonce{};
+  Bytes s1(in.size() + 16);
+  Bytes s2(in.size() + 16);
+  AesGcm128(key).seal(nonce, {}, in, s1);
+  h.gcm.seal(nonce, {}, in, s2);
+  CHECK(s1 == s2);
+}
+
 TEST_CASE("AES-CTR NIST SP800-38A F.5.1 and OpenSSL at counter wrap", "[crypto][aes]") {
   const AesKey key = to_array<16>(hex_or_die("2b7e151628aed2a6abf7158809cf4f3c"));
   const Bytes iv = hex_or_die("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff");

@@ -86,3 +86,75 @@ TEST_CASE("FixedLruMap agrees with a reference model under random operations", "
     REQUIRE(m.size() == ref.size());
   }
 }
+
+namespace {
+// Counts live objects, so the test sees exactly when the map constructs and destroys values.
+struct Tracked {
+  static inline int live = 0;
+  static inline int destroyed = 0;
+  explicit Tracked(int v) : value(v) { ++live; }  // no default constructor: never needed
+  Tracked(const Tracked& o) : value(o.value) { ++live; }
+  Tracked(Tracked&& o) noexcept : value(o.value) { ++live; }
+  Tracked& operator=(const Tracked&) = default;
+  Tracked& operator=(Tracked&&) noexcept = default;
+  ~Tracked() {
+    --live;
+    ++destroyed;
+  }
+  int value;
+};
+// A value laid out like a session: cache-line aligned, larger than a line.
+struct alignas(64) Wide {
+  std::uint64_t words[40]{};
+};
+}  // namespace
+
+TEST_CASE("FixedLruMap constructs a value on insert and destroys it on erase or eviction",
+          "[lru]") {
+  Tracked::live = 0;
+  {
+    FixedLruMap<int, Tracked> m(2);
+    REQUIRE(Tracked::live == 0);  // capacity is reserved, nothing is constructed
+    (void)m.insert(1, Tracked(10));
+    (void)m.insert(2, Tracked(20));
+    REQUIRE(Tracked::live == 2);
+    Tracked::destroyed = 0;
+    auto r = m.insert(3, Tracked(30));  // evicts 1
+    REQUIRE(r.evicted);
+    REQUIRE(r.evicted_key == 1);
+    REQUIRE(Tracked::live == 2);
+    REQUIRE(Tracked::destroyed == 2);  // the evicted value and the by-value argument
+    REQUIRE(r.value->value == 30);
+    (void)m.insert(3, Tracked(31));  // replaced in place
+    REQUIRE(Tracked::live == 2);
+    REQUIRE(m.peek(3)->value == 31);
+    REQUIRE(m.erase(2));
+    REQUIRE(Tracked::live == 1);
+    m.erase_if([](int, Tracked& t) { return t.value == 31; });
+    REQUIRE(Tracked::live == 0);
+    (void)m.insert(4, Tracked(40));
+    REQUIRE(Tracked::live == 1);
+  }
+  REQUIRE(Tracked::live == 0);  // the map's destructor destroys what it still holds
+}
+
+TEST_CASE("FixedLruMap keeps over-aligned values aligned and reports what it reserves", "[lru]") {
+  FixedLruMap<std::uint32_t, Wide> m(100);
+  for (std::uint32_t k = 0; k < 250; ++k) {
+    Wide w;
+    w.words[0] = k;
+    w.words[39] = ~std::uint64_t{k};
+    Wide* v = m.insert(k, w).value;
+    REQUIRE(reinterpret_cast<std::uintptr_t>(v) % 64 == 0);
+  }
+  REQUIRE(m.size() == 100);
+  for (std::uint32_t k = 150; k < 250; ++k) {  // the 100 most recent survived, intact
+    const Wide* v = m.peek(k);
+    REQUIRE(v != nullptr);
+    REQUIRE(v->words[0] == k);
+    REQUIRE(v->words[39] == ~std::uint64_t{k});
+  }
+  REQUIRE(m.peek(149) == nullptr);
+  // Entries (key padded to a line + 320-byte value), 12-byte links, 256 buckets of 4 bytes.
+  REQUIRE(m.reserved_bytes() == 100 * (64 + sizeof(Wide) + 12) + 256 * 4);
+}
