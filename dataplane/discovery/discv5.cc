@@ -48,7 +48,9 @@ std::uint64_t mix64(std::uint64_t x) {
 struct SessionKey {
   NodeId id{};
   Endpoint endpoint;
-  friend bool operator==(const SessionKey&, const SessionKey&) = default;
+  friend bool operator==(const SessionKey& a, const SessionKey& b) noexcept {
+    return equal_words(a.id, b.id) && a.endpoint == b.endpoint;
+  }
 };
 struct SessionKeyHash {
   std::size_t operator()(const SessionKey& k) const noexcept {
@@ -361,7 +363,7 @@ void Discv5State::on_packet(ByteView payload, const Endpoint& from,
                                                               : Drop::kV5Malformed);
     return;
   }
-  if (h->flag != v5wire::Flag::kWhoareyou && h->src_id == s.engine.local().id) {
+  if (h->flag != v5wire::Flag::kWhoareyou && equal_words(h->src_id, s.engine.local().id)) {
     s.engine.counters().drop(Drop::kV5Malformed);  // our own id: a reflection
     return;
   }

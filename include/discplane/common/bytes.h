@@ -32,6 +32,22 @@ inline bool equal(ByteView a, ByteView b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
 }
 
+// Equality of two N-byte arrays (N a multiple of 8) as word compares, inline: node ids and
+// addresses are compared several times a packet, and std::array's == calls memcmp.
+template <std::size_t N>
+inline bool equal_words(const ByteArray<N>& a, const ByteArray<N>& b) noexcept {
+  static_assert(N % 8 == 0);
+  std::uint64_t diff = 0;
+  for (std::size_t i = 0; i < N; i += 8) {
+    std::uint64_t x;
+    std::uint64_t y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
 template <std::size_t N>
 ByteArray<N> to_array(ByteView v) {  // caller guarantees v.size() == N
   ByteArray<N> out{};

@@ -36,7 +36,9 @@ struct IpAddress {
   bool is_private() const;  // RFC1918, fc00::/7
   std::string to_string() const;
 
-  friend bool operator==(const IpAddress&, const IpAddress&) = default;
+  friend bool operator==(const IpAddress& a, const IpAddress& b) noexcept {
+    return a.family == b.family && equal_words(a.bytes, b.bytes);
+  }
   friend auto operator<=>(const IpAddress&, const IpAddress&) = default;
 };
 
