@@ -131,18 +131,31 @@ void DpdkPort::Impl::drain_tx_rings() noexcept {
   }
 }
 
-std::uint16_t DpdkPort::Impl::mq_rx(std::uint16_t& from_ring) noexcept {
+std::uint16_t DpdkPort::Impl::mq_rx(std::uint16_t& copies) noexcept {
   MultiQueue& q = *mq;
   if (q.has_tx_in) {
     drain_tx_rings();
   }
   std::uint16_t n = 0;
+  copies = 0;
   if (q.in != nullptr) {
     n = static_cast<std::uint16_t>(
         rte_ring_sc_dequeue_burst(q.in, reinterpret_cast<void**>(rx.data()), kBurst, nullptr));
     counters.from_ring += n;
+    // ARP/NDP copies first (stable: the steered datagrams keep their order): the receiving
+    // worker counted and answered them, this one only learns from them.
+    std::array<rte_mbuf*, kBurst> steered;
+    std::uint16_t n_steered = 0;
+    for (std::uint16_t i = 0; i < n; ++i) {
+      Endpoint unused;
+      if (classify(rx[i], unused) == FrameClass::kNeighbor) {
+        rx[copies++] = rx[i];
+      } else {
+        steered[n_steered++] = rx[i];
+      }
+    }
+    std::copy_n(steered.data(), n_steered, rx.data() + copies);
   }
-  from_ring = n;
   if (!q.poll_port || n == kBurst) {
     return n;
   }
@@ -213,6 +226,7 @@ std::uint16_t DpdkPort::Impl::mq_tx(rte_mbuf** pkts, std::uint16_t n) noexcept {
     const unsigned moved =
         rte_ring_sp_enqueue_burst(q.tx_out, reinterpret_cast<void**>(pkts), n, nullptr);
     counters.tx_ring_dropped += n - moved;
+    counters.tx_to_ring += moved;  // not tx_packets: worker 0 counts them when it sends them
     return static_cast<std::uint16_t>(moved);
   }
   return rte_eth_tx_burst(port_id, q.tx_queue, pkts, n);
