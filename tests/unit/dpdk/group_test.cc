@@ -329,6 +329,34 @@ TEST_CASE("dpdk group: each port frame is counted once over the workers (TX ring
   CHECK(c0.frame(ParseResult::kArp) + c1.frame(ParseResult::kArp) == 1);
 }
 
+// Review (shutdown order): frames still in a worker's ring (steered datagrams, ARP copies that
+// share the receiver's mbuf) when the group goes are freed once, back to their pool.
+TEST_CASE("dpdk group: frames left in the worker rings are freed when the group goes",
+          "[dpdk][mq]") {
+  auto rg = std::make_unique<RingGroup>(3, 3, &all_to_one);
+  DpdkPortGroup& g = *rg->group;
+  Interface peer;
+  peer.mac = MacAddress{2, 0, 0, 0, 0x68, 1};
+  peer.ipv4 = addr("192.168.0.90");
+  Bytes req(64);
+  auto n = build_arp_request(req, kUs4.ip, peer);
+  REQUIRE(n);
+  req.resize(*n);
+  for (int i = 0; i < 10; ++i) {
+    rg->inject(rg->udp(Endpoint{addr("192.168.0.9"), static_cast<std::uint16_t>(3000 + i)},
+                       MacAddress{2, 0, 0, 0, 2, 2}, kUs4));
+  }
+  rg->inject(req);
+  RecordSink s0;
+  (void)g.queue(0).run_once(s0);  // 10 datagrams to worker 1, the ARP copy to workers 1 and 2
+  CHECK(g.queue(0).counters().steered_out == 10);
+  CHECK(g.queue(0).counters().neighbor_copies == 2);
+  CHECK(rte_mempool_in_use_count(env().pool) == 11);  // 10 + one ARP mbuf with two references
+  rg->group.reset();                                  // workers 1 and 2 never polled
+  CHECK(rte_mempool_in_use_count(env().pool) == 0);
+  rg.reset();
+}
+
 // Not run by default (hidden tag): the distributor's cost per frame. 100 rounds of 1000 UDP
 // frames from 1000 endpoints: worker 0 steers them (all to worker 1, whose ring is drained
 // and freed between rounds, so the ring never fills); compared with worker 0 handing the same
