@@ -107,6 +107,8 @@ Result<disc::NodeSeed, std::string> parse_bootnode(std::string_view text) {
 struct WorkerStats {
   disc::Counters counters;
   net::SocketCounters socket;
+  bool dpdk = false;  // backend dpdk: its drops by reason come from dpdk_counters
+  net::DpdkCounters dpdk_counters;
   std::uint64_t busy_cycles = 0;  // TSC cycles in the engine on bursts that carried packets
   std::size_t sessions = 0;
   std::size_t pending_challenges = 0;
@@ -124,6 +126,23 @@ void add_counters(T& a, const T& b) noexcept {
     x[i] += y[i];
   }
   std::memcpy(static_cast<void*>(&a), x.data(), sizeof(T));
+}
+
+// A DPDK port's drops by reason (parse results past kFirstDrop, TX and neighbor losses); with a
+// port group also the steering losses.
+void dpdk_drops(const net::DpdkCounters& c, bool group, LoopStats& l) {
+  for (std::size_t i = 0; i < net::kParseResultCount; ++i) {
+    const auto r = static_cast<net::ParseResult>(i);
+    if (r >= net::ParseResult::kFirstDrop) {
+      l.drops.emplace_back(std::string(net::to_string(r)), c.frames[i]);
+    }
+  }
+  l.drops.emplace_back("tx_refused", c.tx_refused);
+  l.drops.emplace_back("tx_no_mbuf", c.tx_no_mbuf);
+  l.drops.emplace_back("pending_dropped", c.pending_dropped);
+  if (group) {  // the distributor's (or an RSS worker's ARP/NDP copies') steering
+    l.drops.emplace_back("steer_dropped", c.steer_dropped);
+  }
 }
 
 // Worker k > 0 of a sharded appliance: its own port (a socket of the SO_REUSEPORT group, or a
@@ -205,6 +224,10 @@ struct ShardWorker final : EngineSink<ShardWorker> {
       stats.publish([&](WorkerStats& w) noexcept {
         w.counters = server->counters();
         w.socket = port_counters();
+        if (dpdk != nullptr) {
+          w.dpdk = true;
+          w.dpdk_counters = dpdk->counters();
+        }
         w.busy_cycles = busy_cycles;
         w.sessions = server->session_count();
         w.pending_challenges = server->pending_challenges();
@@ -443,14 +466,27 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
         own.bursts = pinned->socket.bursts;
         own.empty_polls = pinned->socket.idle;
         own.busy_cycles = pinned->busy_cycles;
-        own.drops = {{"tx_dropped", pinned->socket.tx_dropped},
-                     {"rx_oversize", pinned->socket.rx_oversize},
-                     {"errors", pinned->socket.errors}};
+        if (pinned->dpdk) {  // the same reasons as worker 0's
+          dpdk_drops(pinned->dpdk_counters, true, own);
+        } else {
+          own.drops = {{"tx_dropped", pinned->socket.tx_dropped},
+                       {"rx_oversize", pinned->socket.rx_oversize},
+                       {"errors", pinned->socket.errors}};
+        }
         s.loop.rx_packets += own.rx_packets;
         s.loop.tx_packets += own.tx_packets;
         s.loop.bursts += own.bursts;
         s.loop.empty_polls += own.empty_polls;
         s.loop.busy_cycles += own.busy_cycles;
+        for (const auto& [reason, count] : own.drops) {  // drops too are the sums, by reason
+          auto at = std::find_if(s.loop.drops.begin(), s.loop.drops.end(),
+                                 [&](const auto& d) { return d.first == reason; });
+          if (at != s.loop.drops.end()) {
+            at->second += count;
+          } else {
+            s.loop.drops.emplace_back(reason, count);
+          }
+        }
         s.workers.push_back(std::move(own));
       }
     });
@@ -474,18 +510,7 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
       l.tx_packets = c.tx_packets;
       l.bursts = c.bursts;
       l.empty_polls = c.empty_polls;
-      for (std::size_t i = 0; i < net::kParseResultCount; ++i) {
-        const auto r = static_cast<net::ParseResult>(i);
-        if (r >= net::ParseResult::kFirstDrop) {
-          l.drops.emplace_back(std::string(net::to_string(r)), c.frames[i]);
-        }
-      }
-      l.drops.emplace_back("tx_refused", c.tx_refused);
-      l.drops.emplace_back("tx_no_mbuf", c.tx_no_mbuf);
-      l.drops.emplace_back("pending_dropped", c.pending_dropped);
-      if (dpdk_group) {  // worker 0's: the distributor's (or the RSS queue 0's) steering
-        l.drops.emplace_back("steer_dropped", c.steer_dropped);
-      }
+      dpdk_drops(c, dpdk_group != nullptr, l);
     }
   }
 

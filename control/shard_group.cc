@@ -35,14 +35,19 @@ disc::ServerConfig per_shard_limits(disc::ServerConfig c, std::uint32_t shards) 
     return c;
   }
   const auto share = [shards](std::uint32_t total) noexcept {
-    return std::max<std::uint32_t>(1, (total + shards - 1) / shards);
+    // In 64 bits: (total + N - 1) wrapped to a tiny share for totals near 2^32.
+    const std::uint64_t rounded_up = (std::uint64_t{total} + shards - 1) / shards;
+    return std::max<std::uint32_t>(1, static_cast<std::uint32_t>(rounded_up));
   };
   c.max_sessions = share(c.max_sessions);
   c.max_challenges = share(c.max_challenges);
   c.v4_max_pending = share(c.v4_max_pending);
   c.whoareyou_global_rate = share(c.whoareyou_global_rate);
   c.whoareyou_global_burst = share(c.whoareyou_global_burst);
-  c.v4_amp_global_burst = share(c.v4_amp_global_burst);
+  // The global credit must still pay for one Pong and one Ping (a first contact's bond; the
+  // config's minimum, 360 B): below that a shard could never answer an unbonded peer.
+  c.v4_amp_global_burst =
+      std::max(share(c.v4_amp_global_burst), std::min(c.v4_amp_global_burst, kMinAmpBurstPerShard));
   return c;
 }
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -267,9 +268,23 @@ TEST_CASE("workers: 2: TALKREQ handler and policy reload reach worker 1",
   std::this_thread::sleep_for(std::chrono::milliseconds(150));  // two worker stats intervals
   CHECK(node.snapshots().acquire()->counters.dropped(disc::Drop::kPolicyBanned) >= 1);
   CHECK(node.worker_rx_packets().at(0) > 0);
+  // An oversize datagram to worker 1: a backend drop there (review: the appliance's loop drops
+  // summed only worker 0's, while its rx/tx packets are the sums over the workers).
+  u4.send(Bytes(1400, 0x42), node_port);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // two worker stats intervals
   {  // per-worker loop figures in /metrics: worker 1 received the raw peers' datagrams
     auto s = node.snapshots().acquire();
     REQUIRE(s->workers.size() == 2);
+    const auto drops_of = [](const LoopStats& l, std::string_view reason) {
+      std::uint64_t n = 0;
+      for (const auto& [r, c] : l.drops) {
+        n += r == reason ? c : 0;
+      }
+      return n;
+    };
+    CHECK(drops_of(s->workers[1], "rx_oversize") == 1);
+    CHECK(drops_of(s->loop, "rx_oversize") ==
+          drops_of(s->workers[0], "rx_oversize") + drops_of(s->workers[1], "rx_oversize"));
     CHECK(s->workers[1].rx_packets > 0);
     CHECK(s->workers[1].busy_cycles > 0);
     CHECK(s->loop.rx_packets == s->workers[0].rx_packets + s->workers[1].rx_packets);

@@ -92,10 +92,11 @@ struct alignas(64) DpdkPort::Impl {
   bool on_link(const IpAddress& dst) const noexcept;
   IpAddress next_hop(const IpAddress& dst) const noexcept;
   std::int64_t now_ns() const noexcept;
-  // Multi-queue (dpdk_queues.cc). mq_rx fills rx[]: rx[0, from_ring) came from this worker's
-  // ring (ARP/NDP there is only learned: the receiving worker answered it), the rest from the
-  // port. mq_tx sends on this worker's TX queue or ring; returns how many were taken.
-  std::uint16_t mq_rx(std::uint16_t& from_ring) noexcept;
+  // Multi-queue (dpdk_queues.cc). mq_rx fills rx[]: rx[0, copies) are ARP/NDP copies from
+  // this worker's ring (only learned from, not counted: the receiving worker counted and
+  // answered them), then the ring's steered frames, then the port's. mq_tx sends on this
+  // worker's TX queue or ring; returns how many were taken.
+  std::uint16_t mq_rx(std::uint16_t& copies) noexcept;
   std::uint16_t mq_tx(rte_mbuf** pkts, std::uint16_t n) noexcept;
   void learn_from(ParseResult kind, const ParsedFrame& f) noexcept;
   void drain_tx_rings() noexcept;

@@ -302,7 +302,9 @@ void DpdkPort::Impl::flush() noexcept {
       mq == nullptr
           ? rte_eth_tx_burst(port_id, 0, tx_queue.data(), static_cast<std::uint16_t>(tx_count))
           : mq_tx(tx_queue.data(), static_cast<std::uint16_t>(tx_count));
-  counters.tx_packets += sent;
+  if (mq == nullptr || mq->tx_out == nullptr) {
+    counters.tx_packets += sent;  // a TX ring's frames count at worker 0 (mq_tx: tx_to_ring)
+  }
   if (sent < tx_count) {
     counters.tx_refused += tx_count - sent;
     rte_pktmbuf_free_bulk(tx_queue.data() + sent, static_cast<unsigned>(tx_count - sent));
@@ -460,9 +462,9 @@ void DpdkPort::Impl::answer(ParseResult kind, const ParsedFrame& f) noexcept {
 }
 
 std::size_t DpdkPort::Impl::run_once(disc::DatagramSink& sink) noexcept {
-  std::uint16_t from_ring = 0;  // rx[0, from_ring): handed over by another worker
+  std::uint16_t copies = 0;  // rx[0, copies): ARP/NDP frames another worker received
   const std::uint16_t n =
-      mq == nullptr ? rte_eth_rx_burst(port_id, 0, rx.data(), kBurst) : mq_rx(from_ring);
+      mq == nullptr ? rte_eth_rx_burst(port_id, 0, rx.data(), kBurst) : mq_rx(copies);
   if (n == 0) {
     ++counters.empty_polls;
     sink.on_idle(tx);
@@ -471,7 +473,7 @@ std::size_t DpdkPort::Impl::run_once(disc::DatagramSink& sink) noexcept {
     return 0;
   }
   ++counters.bursts;
-  counters.rx_packets += n;
+  counters.rx_packets += n - copies;  // a copy is counted (and answered) by its receiver
   std::size_t held = 0;
   ParsedFrame f;
   for (std::uint16_t i = 0; i < n; ++i) {
@@ -492,14 +494,16 @@ std::size_t DpdkPort::Impl::run_once(disc::DatagramSink& sink) noexcept {
       r = parse_frame(ByteView(rte_pktmbuf_mtod(m, const std::uint8_t*), m->data_len), iface, f,
                       state);
     }
-    ++counters.frames[static_cast<std::size_t>(r)];
+    if (i >= copies) {
+      ++counters.frames[static_cast<std::size_t>(r)];
+    }
     if (r == ParseResult::kUdp) {
       datagrams[held] = disc::Datagram{f.payload, f.source()};
       rx[held++] = m;  // compact: rx[0, held) are the mbufs the sink's views point into
       continue;
     }
     if (!is_drop(r)) {
-      if (i >= from_ring) {
+      if (i >= copies) {
         answer(r, f);
       } else {
         learn_from(r, f);  // another worker received (and answered) this ARP/NDP frame

@@ -131,18 +131,31 @@ void DpdkPort::Impl::drain_tx_rings() noexcept {
   }
 }
 
-std::uint16_t DpdkPort::Impl::mq_rx(std::uint16_t& from_ring) noexcept {
+std::uint16_t DpdkPort::Impl::mq_rx(std::uint16_t& copies) noexcept {
   MultiQueue& q = *mq;
   if (q.has_tx_in) {
     drain_tx_rings();
   }
   std::uint16_t n = 0;
+  copies = 0;
   if (q.in != nullptr) {
     n = static_cast<std::uint16_t>(
         rte_ring_sc_dequeue_burst(q.in, reinterpret_cast<void**>(rx.data()), kBurst, nullptr));
     counters.from_ring += n;
+    // ARP/NDP copies first (stable: the steered datagrams keep their order): the receiving
+    // worker counted and answered them, this one only learns from them.
+    std::array<rte_mbuf*, kBurst> steered;
+    std::uint16_t n_steered = 0;
+    for (std::uint16_t i = 0; i < n; ++i) {
+      Endpoint unused;
+      if (classify(rx[i], unused) == FrameClass::kNeighbor) {
+        rx[copies++] = rx[i];
+      } else {
+        steered[n_steered++] = rx[i];
+      }
+    }
+    std::copy_n(steered.data(), n_steered, rx.data() + copies);
   }
-  from_ring = n;
   if (!q.poll_port || n == kBurst) {
     return n;
   }
@@ -213,6 +226,7 @@ std::uint16_t DpdkPort::Impl::mq_tx(rte_mbuf** pkts, std::uint16_t n) noexcept {
     const unsigned moved =
         rte_ring_sp_enqueue_burst(q.tx_out, reinterpret_cast<void**>(pkts), n, nullptr);
     counters.tx_ring_dropped += n - moved;
+    counters.tx_to_ring += moved;  // not tx_packets: worker 0 counts them when it sends them
     return static_cast<std::uint16_t>(moved);
   }
   return rte_eth_tx_burst(port_id, q.tx_queue, pkts, n);
@@ -261,6 +275,38 @@ SteerFn DpdkPortGroup::steer_fn() const noexcept {
 std::uint64_t DpdkPortGroup::steer_seed() const noexcept {
   return info_.mode == DpdkSteering::kRss ? port_id_ : seed_;
 }
+
+namespace {
+
+// The RETA as the port reports it now, into state (entries taken % n). Its size is read again
+// here: some PMDs size it at configure (mlx5: by the RX queue count) or program it only at
+// start (ixgbe, i40e, mlx5), so a size or table read earlier may not be the one in use. False
+// when it cannot be read, or when its size is not a power of two (the NIC indexes it with the
+// hash's low bits; queue_of's hash % size only matches that for a power of two).
+bool read_reta(std::uint16_t port, std::uint32_t n, RssState& state) noexcept {
+  rte_eth_dev_info now{};
+  if (rte_eth_dev_info_get(port, &now) != 0) {
+    return false;
+  }
+  const std::uint16_t size = now.reta_size;
+  if (size == 0 || size > state.reta.size() || (size & (size - 1)) != 0) {
+    return false;
+  }
+  std::array<rte_eth_rss_reta_entry64, 512 / RTE_ETH_RETA_GROUP_SIZE> reta{};
+  for (auto& e : reta) {
+    e.mask = ~0ULL;
+  }
+  if (rte_eth_dev_rss_reta_query(port, reta.data(), size) != 0) {
+    return false;
+  }
+  state.reta_size = size;
+  for (std::uint16_t i = 0; i < size; ++i) {
+    state.reta[i] = reta[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] % n;
+  }
+  return true;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
     const DpdkGroupConfig& config) {
@@ -319,39 +365,39 @@ Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
   const std::uint64_t wanted = RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV6_UDP |
                                RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_IPV6;
   const std::uint64_t hf = wanted & info.flow_type_rss_offloads;
-  const bool rss_capable = info.max_rx_queues >= n && info.max_tx_queues >= n && hf != 0 &&
-                           info.reta_size > 0 && info.reta_size <= 512 &&
-                           (info.hash_key_size == 0 || info.hash_key_size >= kRssKey.size());
+  std::array<std::uint8_t, 52> key{};
+  const bool rss_capable =
+      info.max_rx_queues >= n && info.max_tx_queues >= n && hf != 0 && info.reta_size > 0 &&
+      (info.hash_key_size == 0 ||
+       (info.hash_key_size >= kRssKey.size() && info.hash_key_size <= key.size()));
   bool rss = config.steering != DpdkSteering::kSoftware && rss_capable;
   if (config.steering == DpdkSteering::kRss && !rss_capable) {
     return fail(DpdkError::kConfigure);
   }
-  std::array<std::uint8_t, 52> key{};
+  // Our 40 bytes, zero-padded to the port's key size (ethdev and PMDs such as i40e refuse any
+  // other length; the bytes after 40 never enter a hash over our tuples).
   std::memcpy(key.data(), kRssKey.data(), kRssKey.size());
   RssState state;
   if (rss) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_key = key.data();
-    conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<std::uint8_t>(kRssKey.size());
+    conf.rx_adv_conf.rss_conf.rss_key_len =
+        static_cast<std::uint8_t>(info.hash_key_size != 0 ? info.hash_key_size : kRssKey.size());
     conf.rx_adv_conf.rss_conf.rss_hf = hf;
     if (rte_eth_dev_configure(port, static_cast<std::uint16_t>(n), static_cast<std::uint16_t>(n),
                               &conf) != 0) {
-      return fail(DpdkError::kConfigure);
-    }
-    g->configured_ = true;
-    std::array<rte_eth_rss_reta_entry64, 512 / RTE_ETH_RETA_GROUP_SIZE> reta{};
-    for (auto& e : reta) {
-      e.mask = ~0ULL;
-    }
-    if (rte_eth_dev_rss_reta_query(port, reta.data(), info.reta_size) != 0) {
       if (config.steering == DpdkSteering::kRss) {
         return fail(DpdkError::kConfigure);
       }
-      rss = false;  // no readable RETA: we could not predict the queue; distribute in software
+      rss = false;  // kAuto: the port refused this RSS setup; distribute in software
     } else {
-      state.reta_size = info.reta_size;
-      for (std::uint16_t i = 0; i < info.reta_size; ++i) {
-        state.reta[i] = reta[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] % n;
+      g->configured_ = true;
+      // A probe: a readable RETA of a usable size. The table in use is read again after start.
+      if (!read_reta(port, n, state)) {
+        if (config.steering == DpdkSteering::kRss) {
+          return fail(DpdkError::kConfigure);
+        }
+        rss = false;  // no readable RETA: we could not predict the queue; distribute in software
       }
     }
   }
@@ -379,7 +425,7 @@ Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
   gi.tx_queues = n_tx;
   gi.tx_rings = n_tx < n;
   gi.rss_hf = rss ? hf : 0;
-  gi.reta_size = rss ? info.reta_size : 0;
+  gi.reta_size = rss ? state.reta_size : 0;
 
   std::array<rte_mempool*, kMaxWorkers> rx_pools{};
   for (std::uint16_t q = 0; q < n_rx; ++q) {
@@ -458,6 +504,14 @@ Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
     } else {
       state.key = key;
       state.key_len = kRssKey.size();
+    }
+    // The RETA in use: PMDs such as ixgbe, i40e and mlx5 program it at start, so the probe
+    // above may have read a reset or stale table. Kept when it cannot be read again.
+    RssState started = state;
+    if (read_reta(port, n, started)) {
+      state.reta = started.reta;
+      state.reta_size = started.reta_size;
+      gi.reta_size = started.reta_size;
     }
     state.l4_v4 = (gi.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_UDP) != 0;
     state.l4_v6 = (gi.rss_hf & RTE_ETH_RSS_NONFRAG_IPV6_UDP) != 0;

@@ -80,7 +80,7 @@ struct CoreSnapshot {
   disc::Counters counters;
   LoopStats loop;
   // dataplane.workers > 1: each worker's own loop figures ([0]: the owner; `loop` is their
-  // sum, drops are worker 0's there). Empty with one worker. Workers' lag up to half an interval.
+  // sum, drops summed by reason). Empty with one worker. Workers' lag up to half an interval.
   std::vector<LoopStats> workers;
   std::size_t sessions = 0;
   std::size_t pending_challenges = 0;

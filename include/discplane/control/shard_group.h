@@ -64,6 +64,9 @@ struct ShardGroupConfig {
 // max_sessions, max_challenges, v4_max_pending, the WHOAREYOU global token bucket (rate and
 // burst) and the anti-amplification global credit (v4_amp_global_burst). Per-IP limits stay as
 // configured (each shard applies them to the flows it owns; see docs/multicore.md).
+// The credit is never divided below kMinAmpBurstPerShard (one Pong and one Ping, the smallest
+// total the config accepts), so the N shards together may exceed a total under N x 360 B.
+inline constexpr std::uint32_t kMinAmpBurstPerShard = 360;
 [[nodiscard]] disc::ServerConfig per_shard_limits(disc::ServerConfig config,
                                                   std::uint32_t shards) noexcept;
 

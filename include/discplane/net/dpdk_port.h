@@ -86,6 +86,8 @@ struct DpdkCounters {
   std::uint64_t neighbor_copies = 0;  // ARP/NDP frames shared with the other workers
   std::uint64_t from_ring = 0;        // frames this worker took from its ring
   std::uint64_t tx_ring_dropped = 0;  // TX ring to worker 0 full: freed (also in tx_refused)
+  std::uint64_t tx_to_ring = 0;       // frames handed to worker 0's TX ring (worker 0 counts them
+                                      // in tx_packets when it sends them)
   std::uint64_t frame(ParseResult r) const { return frames[static_cast<std::size_t>(r)]; }
 };
 

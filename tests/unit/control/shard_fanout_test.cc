@@ -243,3 +243,51 @@ TEST_CASE("shards: per-shard limits keep the configured totals", "[shards]") {
   REQUIRE(answered[0] == 2);
   REQUIRE(answered[1] == 2);
 }
+
+// Review: the global anti-amplification credit is validated at >= 360 B (one Pong and one
+// Ping: a first contact must bond). Divided by N it fell below that (360 / 4 = 90 B per
+// shard), so a shard could never afford a Pong to an unbonded peer: the per-shard share keeps
+// the 360 B floor (or the configured total when that is smaller).
+TEST_CASE("shards: the per-shard amplification credit still pays for a first contact's bond",
+          "[shards]") {
+  ServerConfig c;
+  c.v4_amp_global_burst = 360;
+  CHECK(per_shard_limits(c, 4).v4_amp_global_burst == 360);
+  CHECK(per_shard_limits(c, 16).v4_amp_global_burst == 360);
+  c.v4_amp_global_burst = 200;  // below the floor: never raised above the total
+  CHECK(per_shard_limits(c, 4).v4_amp_global_burst == 200);
+  c.v4_amp_global_burst = 4000;
+  CHECK(per_shard_limits(c, 4).v4_amp_global_burst == 1000);
+
+  // Behaviour: 4 shards with the smallest valid total; a first contact on each gets its
+  // Pong and our bond Ping.
+  ServerConfig b = Fleet::base();
+  b.v4_amp_global_burst = 360;
+  Fleet f(4, b);
+  std::uint16_t port = 47000;
+  for (std::uint32_t k = 0; k < 4; ++k) {
+    INFO("shard " << k);
+    const Endpoint ep = endpoint_on(k, 4, port);
+    port = static_cast<std::uint16_t>(ep.port + 1);
+    test::RawV4Peer peer(300 + k, ep);
+    REQUIRE(f.deliver(peer.ping(f.clock), ep).size() == 2);  // pong + bond ping
+  }
+}
+
+// Review: totals near the 32-bit limit wrapped in (total + N - 1) / N and became 1.
+TEST_CASE("shards: per-shard limits of huge totals do not wrap around", "[shards]") {
+  ServerConfig c;
+  c.max_sessions = 0xffffffffu;
+  c.max_challenges = 0xfffffff0u;
+  c.v4_max_pending = 0xffffffffu;
+  c.whoareyou_global_rate = 0xffffffffu;
+  c.whoareyou_global_burst = 0xffffffffu;
+  c.v4_amp_global_burst = 0xffffffffu;
+  const ServerConfig two = per_shard_limits(c, 2);
+  REQUIRE(two.max_sessions == 0x80000000u);
+  REQUIRE(two.max_challenges == 0x7ffffff8u);
+  REQUIRE(two.v4_max_pending == 0x80000000u);
+  REQUIRE(two.whoareyou_global_rate == 0x80000000u);
+  REQUIRE(two.whoareyou_global_burst == 0x80000000u);
+  REQUIRE(two.v4_amp_global_burst == 0x80000000u);
+}
