@@ -182,13 +182,18 @@ struct ShardWorker final : EngineSink<ShardWorker> {
   std::unique_ptr<disc::DiscoveryServer> server;
   std::unique_ptr<net::SocketPort> socket;
   net::DpdkPort* dpdk = nullptr;  // backend dpdk: queue k of the appliance's DpdkPortGroup
+  std::optional<unsigned> cpu;    // backend dpdk: the CPU this worker runs on (cpu_placement.h)
   SnapshotPublisher<WorkerStats> stats;
   std::thread thread;
 
   void run(const std::atomic<bool>& stop) {
+    net::name_thread(("dp-worker-" + std::to_string(shard)).c_str());
     if (socket) {
       socket->run(*this, stop, std::chrono::milliseconds(1));
       return;
+    }
+    if (cpu) {
+      (void)net::pin_thread({*cpu});
     }
     const int lcore = net::register_worker_thread();  // per-lcore mempool caches
     dpdk->run(*this, stop, {});
@@ -265,6 +270,7 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
   std::atomic<bool> running{false};
   std::thread core_thread;
   std::thread control_thread;
+  net::CpuPlan cpu_plan;  // backend dpdk only (cpu_placement.h); empty: threads not placed
   std::int64_t next_snapshot_ns = 0;
   std::uint64_t snapshot_seq = 0;
 
@@ -515,10 +521,15 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
   }
 
   void run_core() {
+    net::name_thread("dp-core");
     if (socket) {
       socket->run(*this, core_stop, std::chrono::milliseconds(1));
     } else {
-      const int lcore = dpdk_group ? net::register_worker_thread() : -1;
+      if (!cpu_plan.worker.empty()) {
+        (void)net::pin_thread({cpu_plan.worker[0]});
+      }
+      // An lcore id of its own: mempool gets and puts then use a per-lcore cache.
+      const int lcore = net::register_worker_thread();
       dpdk->run(*this, core_stop, {});
       if (lcore >= 0) {
         net::unregister_worker_thread();
@@ -529,6 +540,10 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
 
   // ---- the control thread ----
   void run_control() {
+    net::name_thread("dp-control");
+    if (!cpu_plan.control.empty()) {
+      (void)net::pin_thread(cpu_plan.control);
+    }
     using Clock = std::chrono::steady_clock;
     const auto now0 = Clock::now();
     struct Timer {
@@ -855,6 +870,14 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
       impl->dpdk_single = std::move(*port);
       impl->dpdk = impl->dpdk_single.get();
     }
+    // The EAL pinned nothing we start (cpu_placement.h): place the workers on its lcores'
+    // CPUs and the control thread on the rest.
+    impl->cpu_plan = net::plan_cpus(net::eal_lcore_cpus(), net::cpus_before_eal(), n_workers);
+    const net::CpuPlan& cp = impl->cpu_plan;
+    logger().info("dataplane: worker CPUs {} (from the EAL lcores), control thread on CPUs {}{}{}",
+                  net::cpu_list_string(cp.worker), net::cpu_list_string(cp.control),
+                  cp.workers_share ? "; fewer lcores than workers: workers share CPUs" : "",
+                  cp.control_shares ? "; no CPU left for the control thread alone" : "");
     impl->bound = Endpoint{d.ipv4 ? d.ipv4->address : d.ipv6->address, config.network.listen.port};
     if (!announce) {
       announce = impl->bound.ip;
@@ -902,6 +925,9 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
       w->server = std::make_unique<disc::DiscoveryServer>(wc, impl->clock, w->rng, nullptr);
       if (impl->dpdk_group) {
         w->dpdk = &impl->dpdk_group->queue(k);
+        if (k < impl->cpu_plan.worker.size()) {
+          w->cpu = impl->cpu_plan.worker[k];
+        }
       } else {
         w->socket = std::move(extra_sockets[k - 1]);
       }

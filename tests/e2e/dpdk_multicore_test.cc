@@ -22,6 +22,7 @@
 
 #include "discplane/control/appliance.h"
 #include "discplane/discovery/peer_table.h"
+#include "discplane/net/dpdk_port.h"
 
 #include "e2e/multicore_support.h"
 #include "e2e/netns.h"
@@ -128,6 +129,31 @@ TEST_CASE("dpdk workers: 2 over net_tap: clients on both workers bond and handsh
   const std::vector<std::uint64_t> rx1 = node.worker_rx_packets();
   REQUIRE(rx1.size() == 1);
   CHECK(rx1[0] > 0);  // worker 1 took its clients' datagrams from its ring
+
+  // Placement (cpu_placement.h): worker k runs on the CPU of EAL lcore k. Without it both
+  // workers inherited the main lcore's CPU from rte_eal_init and shared it. The clients are
+  // socket-backend nodes in this process: their "dp-core" threads are not pinned.
+  const std::vector<unsigned> lcores = net::eal_lcore_cpus();
+  REQUIRE(lcores.size() >= 1);
+  const auto threads = e2e::thread_cpus_by_name();
+  const auto cpus_of = [&](const std::string& name) {
+    std::vector<std::string> out;
+    for (const auto& [comm, cpus] : threads) {
+      if (comm == name) {
+        out.push_back(cpus);
+      }
+    }
+    return out;
+  };
+  const std::string lcore0 = std::to_string(lcores[0]);
+  const std::string lcore1 = std::to_string(lcores[1 % lcores.size()]);
+  CHECK(cpus_of("dp-worker-1") == std::vector<std::string>{lcore1});
+  const auto cores = cpus_of("dp-core");  // the node's and the 4 clients'
+  CHECK(cores.size() == 5);
+  CHECK(std::count(cores.begin(), cores.end(), lcore0) >= 1);
+  if (lcores.size() >= 2) {
+    CHECK(lcore0 != lcore1);  // the two workers on two CPUs
+  }
 
   // Review: a frame that worker 1 drops (a datagram to our address on another UDP port, from
   // a source that steers to worker 1) shows in worker 1's drops and in the loop's (by reason).

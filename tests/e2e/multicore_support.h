@@ -7,6 +7,8 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -126,6 +128,25 @@ inline bool wait_all_known(const discplane::control::Appliance& node, const Clie
     }
   }
   return all;
+}
+
+// (thread name, Cpus_allowed_list) of every thread of this process, from /proc/self/task.
+inline std::vector<std::pair<std::string, std::string>> thread_cpus_by_name() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::ifstream status(task.path() / "status");
+    std::string name;
+    std::getline(comm, name);
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("Cpus_allowed_list:", 0) == 0) {
+        const auto at = line.find_first_not_of(" \t", line.find(':') + 1);
+        out.emplace_back(name, at == std::string::npos ? "" : line.substr(at));
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace e2e

@@ -196,6 +196,11 @@ class Workers {
     if (rte_thread_register() != 0) {
       std::fprintf(stderr, "discbench: worker %u: rte_thread_register failed\n", k);
     }
+    // Worker k on the k-th EAL lcore's CPU, as the appliance places its workers (threads
+    // started after rte_eal_init would otherwise all inherit the main lcore's CPU).
+    if (const auto cpus = net::eal_lcore_cpus(); !cpus.empty()) {
+      (void)net::pin_thread({cpus[k % cpus.size()]});
+    }
     std::uint64_t seen = 0;
     for (;;) {
       phase_.wait(seen);
@@ -467,8 +472,10 @@ int run_workers(const std::vector<std::string>& scenarios, const std::vector<std
   }
   std::printf(
       "discbench --workers: net_ring, one queue pair per worker, rounds of %zu frames per "
-      "worker pre-loaded, generator idle while timed; %u vCPUs online\n",
-      round, std::thread::hardware_concurrency());
+      "worker pre-loaded, generator idle while timed; %u vCPUs online; worker k on the CPU of "
+      "EAL lcore k (CPUs %s)\n",
+      round, std::thread::hardware_concurrency(),
+      net::cpu_list_string(net::eal_lcore_cpus()).c_str());
   std::printf("%-18s %7s %9s %9s %10s %7s %12s %7s  %-12s %s  %s\n", "scenario", "workers", "units",
               "wall ms", "wall /s", "speedup", "per-core /s", "scaling", "worker CPU s", "load",
               "checks / table sync");

@@ -12,6 +12,7 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
@@ -48,9 +49,39 @@ const char* to_string(DpdkError e) noexcept {
   return "unknown";
 }
 
+namespace {
+std::mutex eal_mutex;
+CpuList eal_caller_cpus;  // guarded by eal_mutex; set once the EAL is up
+bool eal_up = false;
+}  // namespace
+
+CpuList cpus_before_eal() {
+  std::lock_guard<std::mutex> lock(eal_mutex);
+  return eal_up ? eal_caller_cpus : CpuList{};
+}
+
+std::vector<unsigned> eal_lcore_cpus() {
+  std::vector<unsigned> out;
+  {
+    std::lock_guard<std::mutex> lock(eal_mutex);
+    if (!eal_up) {
+      return out;
+    }
+  }
+  const auto cpu_of = [](unsigned lcore) {
+    return static_cast<unsigned>(rte_lcore_to_cpu_id(static_cast<int>(lcore)));
+  };
+  out.push_back(cpu_of(rte_get_main_lcore()));
+  unsigned lcore = 0;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    out.push_back(cpu_of(lcore));
+  }
+  return out;
+}
+
 Result<void, DpdkError> eal_init_once(const std::vector<std::string>& args) {
   // The EAL can start once per process; keep argv alive for it (it may keep pointers).
-  static std::mutex mutex;
+  std::mutex& mutex = eal_mutex;
   static std::vector<std::string> first_args;
   static std::vector<char*> argv;
   static int state = 0;  // 0: not tried, 1: up, 2: failed
@@ -66,11 +97,15 @@ Result<void, DpdkError> eal_init_once(const std::vector<std::string>& args) {
     argv.push_back(a.data());
   }
   argv.push_back(nullptr);
+  const CpuList before = thread_cpus();
   const int r = rte_eal_init(static_cast<int>(first_args.size()), argv.data());
   state = r < 0 ? 2 : 1;
   if (r < 0) {
     return fail(DpdkError::kEalInit);
   }
+  (void)pin_thread(before);  // undo the EAL's pinning of this thread to the main lcore
+  eal_caller_cpus = before;
+  eal_up = true;
   return {};
 }
 

@@ -18,6 +18,7 @@
 #include "discplane/common/endpoint.h"
 #include "discplane/common/result.h"
 #include "discplane/discovery/io.h"
+#include "discplane/net/cpu_placement.h"
 #include "discplane/net/frames.h"
 
 namespace discplane::net {
@@ -38,7 +39,14 @@ const char* to_string(DpdkError e) noexcept;
 
 // Initialises the EAL once per process with `args` (argv[0] included). Later calls with the
 // same arguments succeed without re-initialising; different arguments fail with kEalArgs.
+// rte_eal_init pins its caller to the main lcore's CPU; the caller gets its own CPU mask
+// back afterwards, so that threads it starts later are not all bound to that one CPU
+// (cpu_placement.h places the dataplane threads explicitly).
 [[nodiscard]] Result<void, DpdkError> eal_init_once(const std::vector<std::string>& args);
+// The CPUs of the EAL's lcores, main lcore first (empty before the EAL is up).
+[[nodiscard]] std::vector<unsigned> eal_lcore_cpus();
+// The CPU mask the thread that started the EAL had before it (empty before the EAL is up).
+[[nodiscard]] CpuList cpus_before_eal();
 
 struct DpdkConfig {
   std::vector<std::string> eal_args{"discplane", "--no-huge", "--no-pci", "-m", "1024"};

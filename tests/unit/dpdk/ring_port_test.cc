@@ -1,6 +1,7 @@
 // DpdkPort over net_ring: hand-built frames go into the port's RX ring, what it sends is read
 // from its TX ring and parsed back (from the peer's side, so checksums and MACs are verified).
 // Each case uses its own peer address, so the shared port's neighbor cache starts cold for it.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -72,6 +73,20 @@ std::vector<Bytes> step(PongSink& sink) {
 }
 
 }  // namespace
+
+// rte_eal_init pins its caller to the main lcore's CPU; eal_init_once undoes that, or every
+// thread started later (workers, the control thread) would inherit the one CPU.
+TEST_CASE("dpdk EAL: the initialising thread keeps its own CPUs; lcore CPUs are known", "[dpdk]") {
+  (void)env();  // the EAL is up (initialised by this thread, Catch2 runs on one)
+  const auto before = cpus_before_eal();
+  REQUIRE_FALSE(before.empty());
+  REQUIRE(thread_cpus() == before);
+  const auto lcores = eal_lcore_cpus();
+  REQUIRE_FALSE(lcores.empty());
+  for (unsigned cpu : lcores) {
+    REQUIRE(std::find(before.begin(), before.end(), cpu) != before.end());
+  }
+}
 
 TEST_CASE("dpdk ring: ARP request for our IP is answered", "[dpdk]") {
   DpdkPort& port = *env().ring_port;
