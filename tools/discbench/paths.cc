@@ -92,6 +92,9 @@ class RingPath final : public Path {
         std::fprintf(stderr, "discbench: ring path: %s\n", net::to_string(r.error()));
         return nullptr;
       }
+      // As a dataplane lcore: this thread stays on the main lcore's CPU (eal_init_once gives
+      // the caller its whole mask back; a migrating benchmark thread is a noisier one).
+      (void)net::pin_thread({net::eal_lcore_cpus().front()});
       rx = rte_ring_create("db_rx", 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
       tx = rte_ring_create("db_tx", 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
       pool = rte_pktmbuf_pool_create("db_pool", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
