@@ -843,6 +843,7 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
         return fail("DPDK port setup for dataplane.workers: " + std::to_string(n_workers) +
                     " failed: " + net::to_string(group.error()) +
                     " (each worker needs its own pool of dataplane.dpdk.mempool_size mbufs in -m, "
+                    "worker 0's 1024 more per other worker with the software distributor, "
                     "and the port must accept " +
                     std::to_string(n_workers) + " TX queues or at least one)");
       }

@@ -342,21 +342,6 @@ Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
   gi.max_rx_queues = info.max_rx_queues;
   gi.max_tx_queues = info.max_tx_queues;
 
-  // One pool per worker (its RX queue, when it has one, and its TX).
-  for (std::uint32_t k = 0; k < n; ++k) {
-    auto impl = std::make_unique<DpdkPort::Impl>(pc);
-    impl->port_id = port;
-    impl->iface.mac = queried->mac;
-    const std::string name = "dp_pool_" + std::to_string(port) + "_" + std::to_string(k);
-    const unsigned cache = std::min<unsigned>(256, pc.mempool_size / 4);
-    impl->pool = rte_pktmbuf_pool_create(name.c_str(), pc.mempool_size, cache, 0,
-                                         RTE_MBUF_DEFAULT_BUF_SIZE, socket);
-    if (impl->pool == nullptr) {
-      return fail(DpdkError::kMempool);
-    }
-    impls.push_back(std::move(impl));
-  }
-
   rte_eth_conf conf{};
   DpdkOffloads off;
   choose_offloads(pc, info, off, conf);
@@ -426,6 +411,25 @@ Result<std::unique_ptr<DpdkPortGroup>, DpdkError> DpdkPortGroup::create(
   gi.tx_rings = n_tx < n;
   gi.rss_hf = rss ? hf : 0;
   gi.reta_size = rss ? state.reta_size : 0;
+
+  // One pool per worker (its RX queue, when it has one, and its TX). The distributor's pool
+  // also backs the frames it has steered into the other workers' rings, up to (N-1) rings
+  // full: without that headroom, rings filled by a burst left worker 0 without RX mbufs, and
+  // the port dropped everything, its own share included.
+  for (std::uint32_t k = 0; k < n; ++k) {
+    auto impl = std::make_unique<DpdkPort::Impl>(pc);
+    impl->port_id = port;
+    impl->iface.mac = queried->mac;
+    const std::string name = "dp_pool_" + std::to_string(port) + "_" + std::to_string(k);
+    const std::uint32_t size = pc.mempool_size + (k == 0 && !rss ? (n - 1) * config.ring_size : 0);
+    const unsigned cache = std::min<unsigned>(256, size / 4);
+    impl->pool =
+        rte_pktmbuf_pool_create(name.c_str(), size, cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (impl->pool == nullptr) {
+      return fail(DpdkError::kMempool);
+    }
+    impls.push_back(std::move(impl));
+  }
 
   std::array<rte_mempool*, kMaxWorkers> rx_pools{};
   for (std::uint16_t q = 0; q < n_rx; ++q) {

@@ -257,6 +257,23 @@ TEST_CASE("dpdk group: a full worker ring drops and counts, never blocks", "[dpd
   CHECK(rte_mempool_in_use_count(env().pool) == 0);
 }
 
+// On a NIC the distributor's RX mbufs come from worker 0's pool and stay out of it while they
+// sit in the other workers' rings: its pool has room for all of those rings on top of its own.
+TEST_CASE("dpdk group: the distributor's pool also covers the frames its rings can hold",
+          "[dpdk][mq]") {
+  RingGroup rg(3, 3, &shard_steer, 256);
+  const std::string prefix = "dp_pool_" + std::to_string(rg.group->port_id()) + "_";
+  const rte_mempool* p0 = rte_mempool_lookup((prefix + "0").c_str());
+  const rte_mempool* p1 = rte_mempool_lookup((prefix + "1").c_str());
+  const rte_mempool* p2 = rte_mempool_lookup((prefix + "2").c_str());
+  REQUIRE(p0 != nullptr);
+  REQUIRE(p1 != nullptr);
+  REQUIRE(p2 != nullptr);
+  CHECK(p0->size == 1023 + 2 * 256);  // mempool_size + (N-1) rings of 256
+  CHECK(p1->size == 1023);
+  CHECK(p2->size == 1023);
+}
+
 TEST_CASE("dpdk group: with one TX queue the workers send through worker 0's TX ring drain",
           "[dpdk][mq]") {
   RingGroup rg(2, 1, &all_to_one);
