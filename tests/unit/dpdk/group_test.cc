@@ -99,6 +99,20 @@ struct RingGroup {
     std::memcpy(p, frame.data(), frame.size());
     REQUIRE(rte_ring_enqueue(rx, m) == 0);
   }
+  // A peer on the link (MAC 02:00:00:00:<tag>:01) whose ARP request for our IPv4 address goes
+  // into the port.
+  Interface inject_arp_request(std::uint8_t mac_tag, const char* ip, std::uint16_t port) const {
+    Interface peer;
+    peer.mac = MacAddress{2, 0, 0, 0, mac_tag, 1};
+    peer.ipv4 = addr(ip);
+    peer.udp_port = port;
+    Bytes req(64);
+    auto n = build_arp_request(req, addr("192.168.0.199"), peer);
+    REQUIRE(n);
+    req.resize(*n);
+    inject(req);
+    return peer;
+  }
   std::vector<Bytes> drain(unsigned q) const {
     std::vector<Bytes> out;
     void* obj = nullptr;
@@ -281,15 +295,7 @@ TEST_CASE("dpdk group: with one TX queue the workers send through worker 0's TX 
   CHECK(g.info().tx_queues == 1);
   CHECK(g.info().tx_rings);
   // A static neighbor would need a gateway; instead teach both workers the peer by ARP.
-  Interface peer;
-  peer.mac = MacAddress{2, 0, 0, 0, 0x66, 1};
-  peer.ipv4 = addr("192.168.0.88");
-  peer.udp_port = 5555;
-  Bytes req(64);
-  auto n = build_arp_request(req, kUs4.ip, peer);
-  REQUIRE(n);
-  req.resize(*n);
-  rg.inject(req);
+  const Interface peer = rg.inject_arp_request(0x66, "192.168.0.88", 5555);
   RecordSink s0;
   RecordSink s1;
   s1.reply = true;
@@ -318,16 +324,8 @@ TEST_CASE("dpdk group: each port frame is counted once over the workers (TX ring
   RingGroup rg(2, 1, &all_to_one);
   DpdkPortGroup& g = *rg.group;
   REQUIRE(g.info().tx_rings);
-  Interface peer;
-  peer.mac = MacAddress{2, 0, 0, 0, 0x67, 1};
-  peer.ipv4 = addr("192.168.0.89");
-  peer.udp_port = 5556;
-  Bytes req(64);
-  auto n = build_arp_request(req, kUs4.ip, peer);
-  REQUIRE(n);
-  req.resize(*n);
-  rg.inject(req);                                                // port frame 1
-  rg.inject(rg.udp(Endpoint{peer.ipv4, 5556}, peer.mac, kUs4));  // port frame 2
+  const Interface peer = rg.inject_arp_request(0x67, "192.168.0.89", 5556);  // port frame 1
+  rg.inject(rg.udp(Endpoint{peer.ipv4, 5556}, peer.mac, kUs4));              // port frame 2
   RecordSink s0;
   RecordSink s1;
   s1.reply = true;
