@@ -484,13 +484,13 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
         s.loop.bursts += own.bursts;
         s.loop.empty_polls += own.empty_polls;
         s.loop.busy_cycles += own.busy_cycles;
-        for (const auto& [reason, count] : own.drops) {  // drops too are the sums, by reason
+        for (const auto& drop : own.drops) {  // drops too are the sums, by reason
           auto at = std::find_if(s.loop.drops.begin(), s.loop.drops.end(),
-                                 [&](const auto& d) { return d.first == reason; });
+                                 [&](const auto& d) { return d.first == drop.first; });
           if (at != s.loop.drops.end()) {
-            at->second += count;
+            at->second += drop.second;
           } else {
-            s.loop.drops.emplace_back(reason, count);
+            s.loop.drops.push_back(drop);
           }
         }
         s.workers.push_back(std::move(own));
