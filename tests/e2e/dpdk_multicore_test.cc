@@ -8,7 +8,6 @@
 // root and /dev/net/tun: fails loudly without them.
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,8 +35,7 @@ using e2e::kBoth;
 
 TEST_CASE("dpdk workers: 2 over net_tap: clients on both workers bond and handshake",
           "[e2e][dpdk][multicore]") {
-  struct stat tun {};
-  if (::geteuid() != 0 || ::stat("/dev/net/tun", &tun) != 0) {
+  if (!e2e::can_use_tap()) {
     FAIL("the DPDK end-to-end test needs root and /dev/net/tun (net_tap)");
   }
   const int pid = ::getpid();

@@ -11,7 +11,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include "e2e/netns.h"
 #include "e2e/process.h"
@@ -76,8 +75,7 @@ bool ping_once(const char* dst, std::uint16_t seq) {
 
 TEST_CASE("dpdk backend: tap in a namespace answers ARP and ping and discovers a socket peer",
           "[e2e][dpdk]") {
-  struct stat tun {};
-  if (::geteuid() != 0 || ::stat("/dev/net/tun", &tun) != 0) {
+  if (!e2e::can_use_tap()) {
     FAIL("the DPDK end-to-end test needs root and /dev/net/tun (net_tap)");
   }
   const int pid = ::getpid();

@@ -106,8 +106,7 @@ std::string capture(const std::string& cmd) {
 
 TEST_CASE("dpdk telemetry: /discplane/stats, /discplane/peers, /discplane/node from snapshots",
           "[e2e][dpdk][telemetry]") {
-  struct stat tun {};
-  if (::geteuid() != 0 || ::stat("/dev/net/tun", &tun) != 0) {
+  if (!e2e::can_use_tap()) {
     FAIL("the DPDK telemetry test needs root and /dev/net/tun (net_tap)");
   }
   const int pid = ::getpid();

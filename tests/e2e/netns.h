@@ -72,6 +72,12 @@ struct Netns {
   }
 };
 
+// Can this process run net_tap (root and /dev/net/tun)? The DPDK e2e tests fail without it.
+inline bool can_use_tap() {
+  struct stat tun {};
+  return ::geteuid() == 0 && ::stat("/dev/net/tun", &tun) == 0;
+}
+
 inline bool interface_exists(const std::string& name) {
   struct stat st {};
   return ::stat(("/sys/class/net/" + name).c_str(), &st) == 0;
