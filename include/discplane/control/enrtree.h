@@ -38,6 +38,7 @@ enum class TreeError : std::uint8_t {
   kTooManyEntries,  // more fetches than Limits::max_entries
   kLookupFailed,    // the TXT lookup failed (timeout, NXDOMAIN, ...)
 };
+inline constexpr std::size_t kTreeErrorCount = 13;
 std::string_view to_string(TreeError e);
 
 // RFC 4648 base32 (A-Z 2-7), no padding, as EIP-1459 uses for keys and hashes. Decoding
