@@ -24,6 +24,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr const char* kDnsmasq = "/usr/sbin/dnsmasq";
+constexpr const char* kNsd = "/usr/sbin/nsd";
 
 struct Ran {
   int code = -1;
@@ -89,8 +90,9 @@ TEST_CASE("discctl crawl: a lone bootnode is written with its own record", "[e2e
 
 TEST_CASE("crawl -> filter -> sign -> dnsmasq -> ethereumjs, dns sync, dns_discovery",
           "[e2e][nodelists][dns]") {
-  INFO("needs dnsmasq (scripts/install-deps.sh), node and npm ci in tests/interop");
+  INFO("needs dnsmasq and nsd (scripts/install-deps.sh), node and npm ci in tests/interop");
   REQUIRE(std::filesystem::exists(kDnsmasq));
+  REQUIRE(std::filesystem::exists(kNsd));
   REQUIRE(std::filesystem::exists(DP_SOURCE_DIR "/tests/interop/node_modules/@ethereumjs/devp2p"));
   TempDir dir;
   REQUIRE(dir.ok());
@@ -213,7 +215,41 @@ TEST_CASE("crawl -> filter -> sign -> dnsmasq -> ethereumjs, dns sync, dns_disco
   REQUIRE(report["peers"].size() == 1);
   CHECK(report["peers"][0]["address"] == "127.0.0.8");
 
-  // 5c. A discplane whose only seed is the tree finds the crawled nodes.
+  // 5c. The zone file of to-zone --soa, served by NSD (an authoritative server that reads zone
+  // files, as BIND and Knot do), reads back the same.
+  auto zonefile = run({discctl(), "dns", "to-zone", tree, "--soa"}, 10s);
+  REQUIRE(zonefile.code == 0);
+  dir.write("nodes.zone", zonefile.out + "\n");
+  std::filesystem::create_directories(dir.file("nsd"));
+  const std::uint16_t nsd_port = free_port();
+  const std::string nsd_server = "127.0.0.1:" + std::to_string(nsd_port);
+  const std::string nsd_conf = dir.write(
+      "nsd.conf", "server:\n  ip-address: 127.0.0.1@" + std::to_string(nsd_port) +
+                      "\n  port: " + std::to_string(nsd_port) +
+                      "\n  username: \"\"\n  chroot: \"\"\n  database: \"\"\n  zonesdir: \"" +
+                      dir.file("") + "\"\n  zonelistfile: \"" + dir.file("nsd/zone.list") +
+                      "\"\n  xfrdfile: \"" + dir.file("nsd/xfrd.state") + "\"\n  xfrdir: \"" +
+                      dir.file("nsd") + "\"\n  pidfile: \"" + dir.file("nsd/nsd.pid") +
+                      "\"\n  server-count: 1\nremote-control:\n  control-enable: no\nzone:\n"
+                      "  name: nodes.dns.test\n  zonefile: nodes.zone\n");
+  auto nsd = Process::spawn({kNsd, "-d", "-c", nsd_conf});
+  REQUIRE(nsd);
+  Ran from_nsd;
+  for (int i = 0; i < 40; ++i) {
+    from_nsd =
+        run({discctl(), "dns", "sync", url, "--server", nsd_server, "--timeout", "500ms"}, 20s);
+    if (from_nsd.code == 0) {
+      break;
+    }
+    std::this_thread::sleep_for(250ms);
+  }
+  INFO("nsd stderr:\n" << nsd->err_text());
+  REQUIRE(from_nsd.code == 0);
+  CHECK(from_nsd.err.find("nodes.dns.test seq 7: 4 records") != std::string::npos);
+  CHECK(nlohmann::json::parse(from_nsd.out).size() == 4);
+  (void)nsd->signal_and_wait(SIGTERM, 5s);
+
+  // 5d. A discplane whose only seed is the tree finds the crawled nodes.
   NodeOptions d_opt{.name = "d", .ip = "127.0.0.4"};
   d_opt.api_listen = "127.0.0.4:" + std::to_string(free_port("127.0.0.4"));
   d_opt.extra_yaml = "dns_discovery:\n  urls:\n    - " + url + "\n  server: " + server +
