@@ -86,6 +86,18 @@ TEST_CASE("discctl crawl: a lone bootnode is written with its own record", "[e2e
   CHECK(j[id]["seq"] == discplane::enr::parse_text(a->enr)->seq());
   CHECK(j[id]["score"].get<int>() >= 1);
   CHECK(j[id]["protocols"] == nlohmann::json::array({"v4", "v5"}));
+
+  // A re-crawl seeded from that file (--nodes) into a new one revalidates A.
+  const std::string again = dir.file("again.json");
+  auto r2 = run({discctl(), "crawl", "--timeout", "3s", "--nodes", out, "--listen", "127.0.0.9:0",
+                 "-o", again},
+                30s);
+  REQUIRE(r2.code == 0);
+  CHECK(r2.err.find("(1 seeds)") != std::string::npos);
+  const auto j2 = read_json(again);
+  REQUIRE(j2.contains(id));
+  CHECK(j2[id]["record"] == a->enr);
+  CHECK(j2[id]["firstResponse"] != "0001-01-01T00:00:00Z");
 }
 
 TEST_CASE("crawl -> filter -> sign -> dnsmasq -> ethereumjs, dns sync, dns_discovery",
