@@ -16,8 +16,10 @@
 //    "protocols": ["v4", "v5"] (ours: the discovery protocols it answered or was named in;
 //    omitted when unknown; geth's loader ignores the field)}
 // with T in RFC 3339 UTC at whole seconds ("2024-05-01T12:00:00Z") and Go's zero time
-// "0001-01-01T00:00:00Z" for never. geth writes an ENR for every node; nodes we only know from
-// discv4 Neighbors (no record yet) are written as enode URLs, which geth's loader also accepts.
+// "0001-01-01T00:00:00Z" for never. Each node that answers has its own latest record fetched
+// from it by the engine (crawl mode: ENRRequest / FINDNODE 0 when its PONG announces a newer
+// seq), so only discv4 nodes without EIP-868 and nodes only named in Neighbors are written as
+// enode URLs, which geth's loader also accepts.
 // Field meaning here: firstResponse/lastResponse = first/last verified contact (a signed
 // discv4 packet after the bond, a discv5 answer or handshake); lastCheck = last time we heard
 // from or of the node (a contact, or its record in someone's answer); score = number of
