@@ -144,6 +144,9 @@ struct ApiServer::Impl {
       if (auto crawl = appliance.crawl_stats()) {
         body += render_crawl_metrics(*crawl);
       }
+      if (auto dns = appliance.dns_stats()) {
+        body += render_dns_metrics(*dns);
+      }
       res.set_content(body, std::string(kPrometheusContentType));
     });
     // Unknown paths and wrong methods: httplib sets the status; we give the body its shape.

@@ -1105,6 +1105,13 @@ std::optional<CrawlStats> Appliance::crawl_stats() const {
   return impl_->crawl->stats();
 }
 
+std::optional<DnsDiscovery::Stats> Appliance::dns_stats() const {
+  if (!impl_->dns) {
+    return std::nullopt;
+  }
+  return impl_->dns->stats();
+}
+
 Result<std::vector<ReloadChange>, ConfigError> Appliance::reload(const Config& next) {
   Impl& i = *impl_;
   ReloadPlan plan = plan_reload(i.live_config, next);

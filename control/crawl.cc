@@ -202,6 +202,16 @@ std::string CrawlDb::to_json() const {
     v["firstResponse"] = format_crawl_time(n.first_response);
     v["lastResponse"] = format_crawl_time(n.last_response);
     v["lastCheck"] = format_crawl_time(n.last_check);
+    if (n.protocols != 0) {
+      Json p = Json::array();
+      if ((n.protocols & disc::kFlagV4) != 0) {
+        p.push_back("v4");
+      }
+      if ((n.protocols & disc::kFlagV5) != 0) {
+        p.push_back("v5");
+      }
+      v["protocols"] = std::move(p);
+    }
     root[to_hex(id)] = std::move(v);
   }
   return root.dump(4) + "\n";
@@ -280,6 +290,20 @@ Result<std::size_t, std::string> CrawlDb::merge_json(std::string_view text) {
       }
       *field = *t;
     }
+    if (v.contains("protocols")) {
+      if (!v["protocols"].is_array()) {
+        return bad("\"protocols\" is not a list");
+      }
+      for (const Json& p : v["protocols"]) {
+        if (p == "v4") {
+          n.protocols |= disc::kFlagV4;
+        } else if (p == "v5") {
+          n.protocols |= disc::kFlagV5;
+        } else {
+          return bad("\"protocols\" holds something other than \"v4\" or \"v5\"");
+        }
+      }
+    }
     n.last_scored = n.last_response;
     parsed.emplace(id, std::move(n));
   }
@@ -304,8 +328,18 @@ Result<std::size_t, std::string> CrawlDb::merge_json(std::string_view text) {
     m.last_response = std::max(m.last_response, n.last_response);
     m.last_check = std::max(m.last_check, n.last_check);
     m.score = std::max(m.score, n.score);
+    m.protocols |= n.protocols;
   }
   return added;
+}
+
+void CrawlDb::put(const NodeId& id, CrawlNode node) {
+  auto [it, inserted] = nodes_.try_emplace(id);
+  if (!inserted && it->second.first_response != 0) {
+    --responded_;
+  }
+  responded_ += node.first_response != 0 ? 1 : 0;
+  it->second = std::move(node);
 }
 
 Result<std::size_t, std::string> CrawlDb::load(const std::filesystem::path& path) {

@@ -76,10 +76,15 @@ void DnsDiscovery::run() {
 std::vector<enrtree::TreeSync::Outcome> DnsDiscovery::sync_once() {
   std::vector<enrtree::TreeSync::Outcome> outcomes;
   std::uint64_t errors = 0;
+  Stats delta;
   for (std::size_t i = 0; i < urls_.size() && !stop_.load(); ++i) {
     auto outcome = syncs_[i]->sync(urls_[i]);
     for (const auto& t : outcome.trees) {
+      delta.entries_fetched += t.fetched;
+      // Past the root: no error, or one below it (a failed root costs its one lookup).
+      delta.roots_read += !t.error || t.fetched > 1 ? 1 : 0;
       if (t.error) {
+        ++delta.failures[static_cast<std::size_t>(*t.error)];
         ++errors;
         if (log_ != nullptr) {
           std::fprintf(log_, "discplane: dns: %s: %s (%s)\n", t.domain.c_str(),
@@ -97,6 +102,11 @@ std::vector<enrtree::TreeSync::Outcome> DnsDiscovery::sync_once() {
   std::lock_guard<std::mutex> lock(mutex_);
   ++stats_.syncs;
   stats_.tree_errors += errors;
+  stats_.roots_read += delta.roots_read;
+  stats_.entries_fetched += delta.entries_fetched;
+  for (std::size_t i = 0; i < delta.failures.size(); ++i) {
+    stats_.failures[i] += delta.failures[i];
+  }
   return outcomes;
 }
 

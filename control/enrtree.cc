@@ -281,39 +281,58 @@ Result<Entry, TreeError> parse_entry(std::string_view text) {
 
 namespace {
 
-// Groups leaves under branches of at most kMaxBranchChildren until one branch remains (even
-// a single leaf or none sits under one); returns its hash. Every entry goes into `records`.
+// go-ethereum's recursive layout: returns the text of the subtree's top entry; every entry
+// below it goes into `entries`.
 std::string build_subtree(std::vector<std::string> texts,
-                          std::map<std::string, std::string>& records) {
-  while (true) {
-    std::vector<std::string> hashes;
-    for (std::string& t : texts) {
-      std::string h = entry_hash(t);
-      records[h] = std::move(t);
-      hashes.push_back(std::move(h));
-    }
-    std::vector<std::string> branches;
-    for (std::size_t i = 0; i < hashes.size() || i == 0; i += kMaxBranchChildren) {
-      std::string b(kBranchPrefix);
-      for (std::size_t j = i; j < std::min(hashes.size(), i + kMaxBranchChildren); ++j) {
-        b.append(j == i ? "" : ",").append(hashes[j]);
-      }
-      branches.push_back(std::move(b));
-    }
-    if (branches.size() == 1) {
-      std::string h = entry_hash(branches.front());
-      records[h] = std::move(branches.front());
-      return h;
-    }
-    texts = std::move(branches);
+                          std::map<std::string, std::string>& entries) {
+  if (texts.size() == 1) {
+    return std::move(texts.front());
   }
+  if (texts.size() <= kMaxBranchChildren) {
+    std::string b(kBranchPrefix);
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      std::string h = entry_hash(texts[i]);
+      b.append(i == 0 ? "" : ",").append(h);
+      entries[std::move(h)] = std::move(texts[i]);
+    }
+    return b;
+  }
+  std::vector<std::string> subtrees;
+  for (std::size_t i = 0; i < texts.size(); i += kMaxBranchChildren) {
+    const std::size_t end = std::min(texts.size(), i + kMaxBranchChildren);
+    std::string sub = build_subtree(
+        std::vector<std::string>(std::make_move_iterator(texts.begin() + static_cast<long>(i)),
+                                 std::make_move_iterator(texts.begin() + static_cast<long>(end))),
+        entries);
+    entries[entry_hash(sub)] = sub;
+    subtrees.push_back(std::move(sub));
+  }
+  return build_subtree(std::move(subtrees), entries);
+}
+
+std::string add_subtree(std::vector<std::string> texts,
+                        std::map<std::string, std::string>& entries) {
+  std::string top = build_subtree(std::move(texts), entries);
+  std::string h = entry_hash(top);
+  entries[h] = std::move(top);
+  return h;
 }
 
 }  // namespace
 
-BuiltTree build_tree(const crypto::PrivateKey& key, std::string_view domain, std::uint64_t seq,
-                     const std::vector<enr::Record>& records, const std::vector<Link>& links) {
-  BuiltTree tree;
+std::map<std::string, std::string> Tree::txt(std::string_view domain) const {
+  std::map<std::string, std::string> out;
+  out[std::string(domain)] = to_text(root);
+  for (const auto& [hash, text] : entries) {
+    out[hash + "." + std::string(domain)] = text;
+  }
+  return out;
+}
+
+Tree make_tree(std::uint64_t seq, std::vector<enr::Record> records,
+               const std::vector<Link>& links) {
+  std::sort(records.begin(), records.end(),
+            [](const enr::Record& a, const enr::Record& b) { return a.node_id() < b.node_id(); });
   std::vector<std::string> enr_texts;
   for (const enr::Record& r : records) {
     enr_texts.push_back(enr::to_text(r));
@@ -322,18 +341,31 @@ BuiltTree build_tree(const crypto::PrivateKey& key, std::string_view domain, std
   for (const Link& l : links) {
     link_texts.push_back(to_url(l));
   }
-  Root root;
-  root.enr_root = build_subtree(std::move(enr_texts), tree.records);
-  root.link_root = build_subtree(std::move(link_texts), tree.records);
-  root.seq = seq;
-  root.signature =
-      crypto::sign_recoverable(key, crypto::keccak256(as_bytes(root_signed_text(root))));
-  tree.records[""] = to_text(root);
-  Link self;
-  self.public_key = *crypto::derive_public_key(key);
-  self.domain = std::string(domain);
-  tree.url = to_url(self);
+  Tree tree;
+  tree.root.enr_root = add_subtree(std::move(enr_texts), tree.entries);
+  tree.root.link_root = add_subtree(std::move(link_texts), tree.entries);
+  tree.root.seq = seq;
   return tree;
+}
+
+void sign_tree(Tree& tree, const crypto::PrivateKey& key) {
+  tree.root.signature =
+      crypto::sign_recoverable(key, crypto::keccak256(as_bytes(root_signed_text(tree.root))));
+}
+
+std::string url_of(const crypto::PrivateKey& key, std::string_view domain) {
+  return to_url(Link{*crypto::derive_public_key(key), std::string(domain)});
+}
+
+BuiltTree build_tree(const crypto::PrivateKey& key, std::string_view domain, std::uint64_t seq,
+                     const std::vector<enr::Record>& records, const std::vector<Link>& links) {
+  Tree tree = make_tree(seq, records, links);
+  sign_tree(tree, key);
+  BuiltTree out;
+  out.records = tree.entries;
+  out.records[""] = to_text(tree.root);
+  out.url = url_of(key, domain);
+  return out;
 }
 
 // ---- syncing ---------------------------------------------------------------------------
@@ -402,6 +434,8 @@ TreeSync::TreeReport TreeSync::sync_tree(const Link& link, TreeState& state) {
   if (state.valid && *root == state.root) {
     report.seq = root->seq;
     report.records = state.records.size();
+    report.root = state.root;
+    report.links = state.links;
     return report;  // unchanged: keep everything
   }
 
@@ -476,6 +510,8 @@ TreeSync::TreeReport TreeSync::sync_tree(const Link& link, TreeState& state) {
   report.changed = true;
   report.seq = root->seq;
   report.records = state.records.size();
+  report.root = state.root;
+  report.links = state.links;
   return report;
 }
 

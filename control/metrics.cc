@@ -288,4 +288,29 @@ std::string render_crawl_metrics(const CrawlStats& s) {
   return w.take();
 }
 
+std::string render_dns_metrics(const DnsDiscovery::Stats& s) {
+  Writer w;
+  w.counter("discplane_dns_syncs_total", "Passes over the dns_discovery lists.", s.syncs);
+  w.counter("discplane_dns_roots_read_total",
+            "Tree syncs whose signed root was read and verified (linked trees included).",
+            s.roots_read);
+  w.counter("discplane_dns_entries_fetched_total", "TXT lookups of tree entries, roots included.",
+            s.entries_fetched);
+  w.counter("discplane_dns_records_added_total",
+            "Records handed to the engine: new nodes, or newer records of known ones.",
+            s.seeds_queued);
+  w.counter("discplane_dns_records_dropped_total",
+            "Records dropped because the seed queue was full (offered again at the next sync).",
+            s.seeds_dropped);
+  w.family("discplane_dns_failures_total", "counter", "Failed tree syncs by reason.");
+  static constexpr const char* kReasons[enrtree::kTreeErrorCount] = {
+      "bad_url",   "bad_public_key",   "bad_root",      "bad_signature", "seq_rollback",
+      "bad_entry", "bad_hash",         "hash_mismatch", "bad_enr",       "wrong_subtree",
+      "too_deep",  "too_many_entries", "lookup_failed"};
+  for (std::size_t i = 0; i < enrtree::kTreeErrorCount; ++i) {
+    w.sample("discplane_dns_failures_total", {{"reason", kReasons[i]}}, s.failures[i]);
+  }
+  return w.take();
+}
+
 }  // namespace discplane::control

@@ -11,7 +11,7 @@ PACKAGES=(
   libyaml-cpp-dev libexpected-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libspdlog-dev
   catch2 libbenchmark-dev
-  libc-ares-dev dnsmasq-base
+  libc-ares-dev dnsmasq-base nsd
   iproute2 iputils-ping procps nodejs npm
   systemd dpkg-dev file
 )

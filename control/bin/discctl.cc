@@ -9,6 +9,13 @@
 //   discctl peers [--proto v4|v5] [--live] [--json]        the peer table
 //   discctl lookup [TARGET] [--proto v4|v5] [--json]       run a lookup, print what it found
 //   discctl metrics                                        the Prometheus text
+// Node lists (control/cli/*.cc; see docs/node-lists.md):
+//   discctl crawl --timeout 10m [--bootnodes ...|--nodes nodes.json] -o nodes.json
+//   discctl nodeset filter nodes.json [--limit N] [--ip CIDR] [--min-age D] [--eth-network NET]
+//                          [--proto v4|v5] [--responded-within D] [-o FILE]
+//   discctl dns sign DIR KEYFILE --domain D [--seq N]   sign a tree directory (geth's layout)
+//   discctl dns to-zone DIR [--format zone|dnsmasq]     its TXT records for a DNS server
+//   discctl dns sync enrtree://... [--server ADDR] [-o DIR]
 // Exit codes: 0 ok, 1 the operation failed (one line on stderr), 2 bad command line.
 #include <cstdint>
 #include <cstdio>
@@ -24,6 +31,7 @@
 
 #include "discplane/common/bytes.h"
 #include "discplane/common/endpoint.h"
+#include "discplane/control/cli.h"
 #include "discplane/control/node_key.h"
 #include "discplane/crypto/secp256k1.h"
 #include "discplane/wire/enode.h"
@@ -456,6 +464,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"v4", "v5"}));
   lookup_cmd->add_flag("--json", json, "print the API's JSON");
   auto* metrics_cmd = app.add_subcommand("metrics", "a running node's Prometheus metrics");
+  cli::Commands node_lists;
+  cli::add_crawl_command(app, node_lists);
+  cli::add_nodeset_commands(app, node_lists);
+  cli::add_dns_commands(app, node_lists);
 
   try {
     app.parse(argc, argv);
@@ -478,6 +490,9 @@ int main(int argc, char** argv) {
   }
   if (enode->parsed()) {
     return enode_of(enode_text);
+  }
+  if (auto code = node_lists.run()) {
+    return *code;
   }
   const auto api = parse_api(api_text);
   if (!api) {

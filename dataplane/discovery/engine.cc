@@ -23,6 +23,8 @@ constexpr std::int64_t kDeadlineCheckNs = 10 * kMillisecond;
 constexpr std::int64_t kLookupQueryTimeoutNs = 3 * kSecond;
 constexpr std::uint32_t kRecentNodes = 4096;
 constexpr std::uint32_t kForkRefusedNodes = 4096;
+// Crawl mode: nodes whose reported record seq is remembered (older ones are fetched again).
+constexpr std::uint32_t kReportedRecords = 65536;
 constexpr std::uint32_t kNoLookup = UINT32_MAX;
 
 std::uint64_t process_hash_secret() {
@@ -91,7 +93,8 @@ Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rn
       table_(crypto::node_id_of(*crypto::derive_public_key(config_.private_key)), config_.table),
       votes_(config_.votes),
       recent_(kRecentNodes),
-      fork_refused_(config_.fork_filter.enabled() ? kForkRefusedNodes : 1) {
+      fork_refused_(config_.fork_filter.enabled() ? kForkRefusedNodes : 1),
+      records_reported_(config_.report_node_events ? kReportedRecords : 1) {
   now_ = clock_.now();
   policy_ = std::move(config_.policy);  // held once, so a swap releases it
   events_ = config_.events;
@@ -428,8 +431,14 @@ void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const E
     }
   }
   const PeerEntry* e = table_.find_any(id);
-  if (enr_seq && e != nullptr && (e->enr_size == 0 || *enr_seq > e->enr_seq)) {
-    const NodeRef ref{id, e->public_key, from};
+  const bool table_wants = enr_seq && e != nullptr && (e->enr_size == 0 || *enr_seq > e->enr_seq);
+  // Crawl mode: every node that answers gets its own latest record fetched from it, also a
+  // node whose record came with a seed (a bootnode) or sits outside the table.
+  const RecentNode* recent = e == nullptr ? recent_.peek(id) : nullptr;
+  const bool crawl_wants =
+      (e != nullptr || recent != nullptr) && enr_seq && record_unreported(id, *enr_seq);
+  if (enr_seq && (table_wants || crawl_wants)) {
+    const NodeRef ref{id, e != nullptr ? e->public_key : recent->public_key, from};
     if (p == Protocol::kV4) {
       v4_->request_enr(ref);
     } else {

@@ -192,7 +192,22 @@ class Engine {
               const Endpoint& endpoint, const enr::Record* record) noexcept {
     if (config_.report_node_events && observer_ != nullptr) {
       observer_->on_node_event(NodeEvent{kind, p, id, key, endpoint, record});
+      if (record != nullptr) {
+        const std::uint64_t* seen = records_reported_.peek(id);
+        if (seen == nullptr || *seen < record->seq()) {
+          (void)records_reported_.insert(id, record->seq());
+        }
+      }
     }
+  }
+  // Crawl mode: whether a node that announced `seq` (PONG) has a record newer than any we
+  // reported for it, so its own latest record is fetched from it (ENRRequest / FINDNODE 0).
+  bool record_unreported(const NodeId& id, std::uint64_t seq) const noexcept {
+    if (!config_.report_node_events) {
+      return false;
+    }
+    const std::uint64_t* seen = records_reported_.peek(id);
+    return seen == nullptr || *seen < seq;
   }
   // The fork filter's verdict on a record; a refusal is counted and remembered (by seq), so
   // that a refused node that keeps contacting us without a record stays out of the table.
@@ -228,6 +243,8 @@ class Engine {
   FixedLruMap<NodeId, RecentNode, NodeIdHash> recent_;
   // Ids whose record the fork filter refused, with the refused record's seq.
   FixedLruMap<NodeId, std::uint64_t, NodeIdHash> fork_refused_;
+  // Crawl mode: the highest record seq reported per node (see record_unreported).
+  FixedLruMap<NodeId, std::uint64_t, NodeIdHash> records_reported_;
 
   std::shared_ptr<const NetPolicy> policy_;  // null: admit everyone
   EventSink* events_ = nullptr;

@@ -6,6 +6,7 @@
 // fail, naming scripts/install-deps.sh.
 #include "discplane/control/dns_discovery.h"
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 
 #include "discplane/control/dns_client.h"
 #include "discplane/control/enrtree.h"
+#include "discplane/control/metrics.h"
 
 #include "e2e/process.h"
 
@@ -200,6 +202,14 @@ TEST_CASE("dnsmasq serves a signed tree; c-ares resolves it and the sync verifie
   CHECK_FALSE(again[0].trees[0].changed);
   CHECK(again[0].trees[0].fetched == 1);
   CHECK((*disc)->drain([](disc::NodeSeed&) { return true; }) == 0);
+  // Counters: two passes over two trees = 4 roots read; every lookup counted; 32 records.
+  const auto s2 = (*disc)->stats();
+  CHECK(s2.syncs == 2);
+  CHECK(s2.roots_read == 4);
+  CHECK(s2.entries_fetched == a.records.size() + b.records.size() + 2);
+  CHECK(s2.seeds_queued == 32);
+  CHECK(
+      std::all_of(s2.failures.begin(), s2.failures.end(), [](std::uint64_t f) { return f == 0; }));
 
   // The operator publishes seq 10: one node re-signed with a new seq, one node added. The
   // restarted server answers on the same port; the resync fetches only the new entries and
@@ -253,7 +263,19 @@ TEST_CASE("dnsmasq serves a tree signed by another key: refused, no seeds", "[e2
   CHECK(outcomes[0].trees[0].error == enrtree::TreeError::kBadSignature);
   CHECK(outcomes[0].records.empty());
   CHECK((*disc)->drain([](disc::NodeSeed&) { return true; }) == 0);
-  CHECK((*disc)->stats().tree_errors == 1);
+  const auto stats = (*disc)->stats();
+  CHECK(stats.tree_errors == 1);
+  // The metrics' view: the root was fetched (one lookup) but not read, one signature failure.
+  CHECK(stats.roots_read == 0);
+  CHECK(stats.entries_fetched == 1);
+  CHECK(stats.seeds_queued == 0);
+  CHECK(stats.failures[static_cast<std::size_t>(enrtree::TreeError::kBadSignature)] == 1);
+  const std::string text = render_dns_metrics(stats);
+  CHECK(text.find("discplane_dns_failures_total{reason=\"bad_signature\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("discplane_dns_failures_total{reason=\"lookup_failed\"} 0\n") !=
+        std::string::npos);
+  CHECK(text.find("discplane_dns_roots_read_total 0\n") != std::string::npos);
 }
 
 TEST_CASE("a DNS server that does not answer: bounded timeout", "[e2e][dns]") {

@@ -16,6 +16,7 @@
 #include "discplane/control/config.h"
 #include "discplane/control/core_snapshot.h"
 #include "discplane/control/crawl.h"
+#include "discplane/control/dns_discovery.h"
 #include "discplane/control/packet_log.h"
 #include "discplane/control/reload.h"
 #include "discplane/control/snapshot.h"
@@ -89,6 +90,8 @@ class Appliance {
   const Config& config() const;
   // Crawl mode: the crawl's counters (any thread); nullopt in the other modes.
   std::optional<CrawlStats> crawl_stats() const;
+  // DNS discovery's counters; nullopt when no list is configured.
+  std::optional<DnsDiscovery::Stats> dns_stats() const;
 
   // SIGHUP: applies what can change live from `next` (see reload.h): new bootnodes are seeded,
   // the ban/allow lists are rebuilt (the ban file re-read) and swapped into the core through the

@@ -12,10 +12,14 @@
 // nodes.json (cmd/devp2p/nodeset.go): one JSON object keyed by the node id in lowercase hex,
 // sorted, indented by 4 spaces; each value is
 //   {"seq": N, "record": "enr:..." | "enode://...", "score": N (omitted when 0),
-//    "firstResponse": T, "lastResponse": T, "lastCheck": T}
+//    "firstResponse": T, "lastResponse": T, "lastCheck": T,
+//    "protocols": ["v4", "v5"] (ours: the discovery protocols it answered or was named in;
+//    omitted when unknown; geth's loader ignores the field)}
 // with T in RFC 3339 UTC at whole seconds ("2024-05-01T12:00:00Z") and Go's zero time
-// "0001-01-01T00:00:00Z" for never. geth writes an ENR for every node; nodes we only know from
-// discv4 Neighbors (no record yet) are written as enode URLs, which geth's loader also accepts.
+// "0001-01-01T00:00:00Z" for never. Each node that answers has its own latest record fetched
+// from it by the engine (crawl mode: ENRRequest / FINDNODE 0 when its PONG announces a newer
+// seq), so only discv4 nodes without EIP-868 and nodes only named in Neighbors are written as
+// enode URLs, which geth's loader also accepts.
 // Field meaning here: firstResponse/lastResponse = first/last verified contact (a signed
 // discv4 packet after the bond, a discv5 answer or handshake); lastCheck = last time we heard
 // from or of the node (a contact, or its record in someone's answer); score = number of
@@ -68,7 +72,7 @@ struct CrawlNode {
   std::int64_t last_response = 0;
   std::int64_t last_check = 0;
   std::int64_t last_scored = 0;  // not in the file: start of the last scored window
-  std::uint8_t protocols = 0;    // not in the file: kFlagV4 | kFlagV5 seen
+  std::uint8_t protocols = 0;    // kFlagV4 | kFlagV5 seen ("protocols"; 0: unknown)
 };
 
 // "2024-05-01T12:00:00Z"; 0 -> "0001-01-01T00:00:00Z".
@@ -93,6 +97,9 @@ class CrawlDb {
   [[nodiscard]] Result<std::size_t, std::string> load(const std::filesystem::path& path);
   // Atomic write: `path`.tmp-PID in the same directory, fsync, rename, fsync the directory.
   [[nodiscard]] Result<void, std::string> save(const std::filesystem::path& path) const;
+
+  // Adds or replaces one node as it is (nodeset filter, dns sync).
+  void put(const NodeId& id, CrawlNode node);
 
   const std::map<NodeId, CrawlNode>& nodes() const { return nodes_; }
   std::size_t size() const { return nodes_.size(); }

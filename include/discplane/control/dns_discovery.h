@@ -5,6 +5,7 @@
 // ones already handed over, are queued.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -58,10 +59,14 @@ class DnsDiscovery {
                     std::size_t max = kSeedsPerDrain);
 
   struct Stats {
-    std::uint64_t syncs = 0;          // full passes over the lists
-    std::uint64_t seeds_queued = 0;   // records handed to the queue
-    std::uint64_t seeds_dropped = 0;  // queue full
-    std::uint64_t tree_errors = 0;    // lists (or linked lists) whose sync failed
+    std::uint64_t syncs = 0;            // full passes over the lists
+    std::uint64_t seeds_queued = 0;     // records handed to the queue
+    std::uint64_t seeds_dropped = 0;    // queue full
+    std::uint64_t tree_errors = 0;      // lists (or linked lists) whose sync failed
+    std::uint64_t roots_read = 0;       // tree syncs whose signed root was read and verified
+    std::uint64_t entries_fetched = 0;  // TXT lookups (roots included)
+    // Failed tree syncs by reason (index: enrtree::TreeError).
+    std::array<std::uint64_t, enrtree::kTreeErrorCount> failures{};
   };
   Stats stats() const;
 

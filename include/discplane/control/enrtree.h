@@ -38,6 +38,7 @@ enum class TreeError : std::uint8_t {
   kTooManyEntries,  // more fetches than Limits::max_entries
   kLookupFailed,    // the TXT lookup failed (timeout, NXDOMAIN, ...)
 };
+inline constexpr std::size_t kTreeErrorCount = 13;
 std::string_view to_string(TreeError e);
 
 // RFC 4648 base32 (A-Z 2-7), no padding, as EIP-1459 uses for keys and hashes. Decoding
@@ -86,13 +87,29 @@ using Entry = std::variant<Branch, Link, enr::Record>;
 // verified.
 [[nodiscard]] Result<Entry, TreeError> parse_entry(std::string_view text);
 
-// A whole tree as TXT records: name relative to the domain ("" = the root) -> text. Children
-// per branch are capped so that each branch stays under the EIP's 512-byte UDP answer advice.
+// A tree: its root (signature all zero until signed) and every subtree entry by hash. Made as
+// go-ethereum's dnsdisc.MakeTree makes it: records sorted by node id, links in the order given,
+// at most kMaxBranchChildren hashes per branch, a lone entry is its own subtree root, an empty
+// list an empty branch. So both tools build the same tree from the same nodes, and a signature
+// one of them made verifies on the tree the other rebuilds.
+inline constexpr std::size_t kMaxBranchChildren = 13;  // 13 * 27 + 15 = 366 bytes
+struct Tree {
+  Root root;
+  std::map<std::string, std::string> entries;  // hash -> text
+  // The TXT records under `domain`: the root at `domain`, each entry at <hash>.<domain>.
+  std::map<std::string, std::string> txt(std::string_view domain) const;
+};
+Tree make_tree(std::uint64_t seq, std::vector<enr::Record> records, const std::vector<Link>& links);
+// Signs the root (keccak256 of root_signed_text, recoverable secp256k1).
+void sign_tree(Tree& tree, const crypto::PrivateKey& key);
+// The URL of a tree signed by `key` under `domain`.
+std::string url_of(const crypto::PrivateKey& key, std::string_view domain);
+
+// A whole tree as TXT records: name relative to the domain ("" = the root) -> text.
 struct BuiltTree {
   std::map<std::string, std::string> records;
   std::string url;
 };
-inline constexpr std::size_t kMaxBranchChildren = 13;  // 13 * 27 + 15 = 366 bytes
 BuiltTree build_tree(const crypto::PrivateKey& key, std::string_view domain, std::uint64_t seq,
                      const std::vector<enr::Record>& records, const std::vector<Link>& links);
 
@@ -120,6 +137,8 @@ class TreeSync {
     bool changed = false;     // the root differed from the last sync (or first sync)
     std::size_t fetched = 0;  // TXT lookups done
     std::size_t records = 0;  // ENRs in the tree
+    Root root;                // the verified root (valid when no error)
+    std::vector<Link> links;  // the tree's link entries
     std::optional<TreeError> error;
     std::string detail;  // the failing name and reason
   };

@@ -10,6 +10,7 @@
 
 #include "discplane/control/core_snapshot.h"
 #include "discplane/control/crawl.h"
+#include "discplane/control/dns_discovery.h"
 
 namespace discplane::control {
 
@@ -21,6 +22,8 @@ inline constexpr std::string_view kPrometheusContentType =
 [[nodiscard]] std::string render_metrics(const CoreSnapshot& snapshot, std::int64_t now_mono_ns);
 // Crawl mode's families (discplane_crawl_*), appended to /metrics when crawling.
 [[nodiscard]] std::string render_crawl_metrics(const CrawlStats& stats);
+// DNS discovery's families (discplane_dns_*), appended when dns_discovery.urls is set.
+[[nodiscard]] std::string render_dns_metrics(const DnsDiscovery::Stats& stats);
 
 // Message type names for the counters' `type` label: discv4 packet types 1..6 and discv5
 // message types 1..6, with discv5 index 0 = "whoareyou" and 7 = "handshake". Empty for an

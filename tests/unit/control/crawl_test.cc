@@ -104,7 +104,7 @@ TEST_CASE("nodes.json: devp2p nodeset layout, sorted ids, omitted zero score", "
     fields.push_back(k);
   }
   CHECK(fields == std::vector<std::string>{"seq", "record", "score", "firstResponse",
-                                           "lastResponse", "lastCheck"});
+                                           "lastResponse", "lastCheck", "protocols"});
   CHECK(a["seq"] == 7);
   CHECK(a["record"] == enr::to_text(ra));
   CHECK(a["score"] == 2);

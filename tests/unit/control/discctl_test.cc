@@ -225,3 +225,73 @@ TEST_CASE("discctl error exits", "[control][discctl]") {
   CHECK(discctl(dir, "enr encode --ip 1.2.3.4 --udp 1").code == 2);
   CHECK(discctl(dir, "--help").code == 0);
 }
+
+TEST_CASE("discctl nodeset filter, dns sign and to-zone on files", "[control][discctl]") {
+  test::TempDir dir;
+  // Two records from the CLI itself: one on 10.0.0.1 (tcp set), one on 192.168.0.1.
+  std::string records[2];
+  std::string ids[2];
+  const char* ips[2] = {"10.0.0.1", "192.168.0.1"};
+  for (int i = 0; i < 2; ++i) {
+    const auto key = (dir / ("k" + std::to_string(i))).string();
+    REQUIRE(discctl(dir, "key generate --out " + key).code == 0);
+    auto enc = discctl(dir, "enr encode --key " + key + " --ip " + ips[i] + " --udp 30303");
+    REQUIRE(enc.code == 0);
+    records[i] = enc.out.substr(0, enc.out.find('\n'));
+    ids[i] = to_hex(enr::parse_text(records[i])->node_id());
+  }
+  nlohmann::ordered_json all = nlohmann::ordered_json::object();
+  for (int i = 0; i < 2; ++i) {
+    all[ids[i]] = {{"seq", 1},
+                   {"record", records[i]},
+                   {"score", 1 + i},
+                   {"firstResponse", "2026-01-01T00:00:00Z"},
+                   {"lastResponse", "2026-01-02T00:00:00Z"},
+                   {"lastCheck", "2026-01-02T00:00:00Z"}};
+  }
+  const auto all_path = dir.write("all.json", all.dump(4));
+  std::filesystem::create_directories(dir / "tree");
+  const auto tree = (dir / "tree").string();
+
+  auto f = discctl(
+      dir, "nodeset filter " + all_path.string() + " --ip 10.0.0.0/8 -o " + tree + "/nodes.json");
+  REQUIRE(f.code == 0);
+  CHECK(f.err.find("kept 1 of 2 nodes") != std::string::npos);
+  const auto kept = nlohmann::json::parse(test::read_file(dir / "tree" / "nodes.json"));
+  CHECK(kept.size() == 1);
+  CHECK(kept.contains(ids[0]));
+  auto to_stdout = discctl(dir, "nodeset filter " + all_path.string() + " --limit 1");
+  REQUIRE(to_stdout.code == 0);
+  CHECK(nlohmann::json::parse(to_stdout.out).contains(ids[1]));  // the higher score
+
+  CHECK(discctl(dir, "nodeset filter " + all_path.string() + " --ip nope").code == 2);
+  CHECK(discctl(dir, "nodeset filter " + all_path.string() + " --min-age soon").code == 2);
+  CHECK(discctl(dir, "nodeset filter " + all_path.string() + " --eth-network goerli").code == 2);
+  CHECK(discctl(dir, "nodeset filter " + all_path.string() + " --proto v6").code == 2);
+  CHECK(discctl(dir, "nodeset filter " + (dir / "missing.json").string()).code == 1);
+
+  // Unsigned: to-zone refuses (exit 1). Signed: the URL on stdout, a zone on to-zone.
+  CHECK(discctl(dir, "dns to-zone " + tree).code == 1);
+  const auto sign_key = (dir / "sign.key").string();
+  REQUIRE(discctl(dir, "key generate --out " + sign_key).code == 0);
+  CHECK(discctl(dir, "dns sign " + tree + " " + sign_key).code == 2);  // --domain is required
+  auto s = discctl(dir, "dns sign " + tree + " " + sign_key + " --domain nodes.example.org");
+  REQUIRE(s.code == 0);
+  CHECK(s.out.starts_with("enrtree://"));
+  CHECK(s.out.find("@nodes.example.org\n") != std::string::npos);
+  const auto meta = nlohmann::json::parse(test::read_file(dir / "tree" / "enrtree-info.json"));
+  CHECK(meta["seq"] == 1);
+  CHECK(meta["url"].get<std::string>() + "\n" == s.out);
+  auto zone = discctl(dir, "dns to-zone " + tree + " --soa");
+  REQUIRE(zone.code == 0);
+  CHECK(zone.out.find("$ORIGIN nodes.example.org.\n") != std::string::npos);
+  CHECK(zone.out.find("\tIN\tTXT\t\"" + records[0] + "\"\n") != std::string::npos);
+  CHECK(zone.out.find("@\tIN\tTXT\t\"enrtree-root:v1 ") != std::string::npos);
+  auto dm = discctl(dir, "dns to-zone " + tree + " --format dnsmasq");
+  REQUIRE(dm.code == 0);
+  CHECK(dm.out.find("txt-record=nodes.example.org,\"enrtree-root:v1 ") != std::string::npos);
+  CHECK(discctl(dir, "dns to-zone " + tree + " --format bind9").code == 2);
+  CHECK(discctl(dir, "dns sync enrtree://nope@x.org").code == 2);
+  CHECK(discctl(dir, "crawl --timeout 1s").code == 2);  // nothing to start from
+  CHECK(discctl(dir, "crawl --timeout never --bootnodes " + records[0]).code == 2);
+}

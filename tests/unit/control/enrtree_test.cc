@@ -389,3 +389,34 @@ TEST_CASE("TreeSync: resync keeps an unchanged tree, fetches only changed entrie
   CHECK(replay.records.size() == 40);
   CHECK(replay.trees[0].seq == 2);
 }
+
+TEST_CASE("make_tree rebuilds the EIP example tree hash for hash", "[control][enrtree]") {
+  // The EIP's example list (also go-ethereum's client test) was made by geth's MakeTree: its
+  // three records under one branch in node-id order, and the lone link as the link subtree's
+  // root itself. Our builder must give the same names, or a tree signed by one tool would not
+  // verify on the other's rebuild.
+  std::vector<enr::Record> records;
+  for (const char* name : {"MHTDO6TMUBRIA2XWG5LUDACK24.n", "2XS2367YHAXJFGLZHVAWLQD4ZY.n",
+                           "H4FHT4B454P6UXFD7JCYQ5PWDY.n"}) {
+    auto r = enr::parse_text(kExampleZone.at(name));
+    REQUIRE(r.has_value());
+    records.push_back(*r);
+  }
+  auto link = parse_url(kExampleZone.at("C7HRFPF3BLGF3YR4DY5KX3SMBE.n"));
+  REQUIRE(link.has_value());
+  const Tree t = make_tree(1, records, {*link});
+  CHECK(t.root.enr_root == "JWXYDBPXYWG6FX3GMDIBFA6CJ4");
+  CHECK(t.root.link_root == "C7HRFPF3BLGF3YR4DY5KX3SMBE");
+  CHECK(t.entries.at("JWXYDBPXYWG6FX3GMDIBFA6CJ4") ==
+        kExampleZone.at("JWXYDBPXYWG6FX3GMDIBFA6CJ4.n"));
+  // The example root's signature verifies on the rebuilt root.
+  Root root = t.root;
+  root.signature = parse_root(kExampleZone.at("n"))->signature;
+  CHECK(verify_root(root, parse_url(kExampleUrl)->public_key));
+  CHECK(t.txt("n").size() == kExampleZone.size());
+  for (const auto& [name, text] : t.txt("n")) {
+    if (name != "n") {
+      CHECK(kExampleZone.at(name) == text);
+    }
+  }
+}

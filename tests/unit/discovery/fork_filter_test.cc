@@ -199,3 +199,34 @@ TEST_CASE("node events: responders and every record learned are reported", "[eng
   m.lookups();
   CHECK(quiet.seen.empty());
 }
+
+TEST_CASE("node events: a node seeded with its record has its own record fetched",
+          "[engine][crawl]") {
+  // A crawl seeded with B's record and no one else: B's record reaches the observer only if
+  // A fetches it from B (discv4 ENRRequest / discv5 FINDNODE 0) when B's PONG announces it.
+  for (const Protocol p : {Protocol::kV4, Protocol::kV5}) {
+    INFO((p == Protocol::kV4 ? "discv4" : "discv5"));
+    FakeClock clock;
+    test::Network net{clock};
+    EventLog log;
+    ServerConfig ac;
+    ac.report_node_events = true;
+    test::Node& b = net.add(test::loopback(33200), 501, ServerConfig{});
+    test::Node& a = net.add(test::loopback(33201), 502, ac, &log);
+    net.send(a, msg::AddSeed{test::seed_of(b, flag_of(p))});
+    net.send(a, msg::Revalidate{p});
+    net.run_for_ms(3'000);
+    net.send(a, msg::Revalidate{p});
+    net.run_for_ms(3'000);
+    REQUIRE(log.seen.count(b.id()) == 1);
+    CHECK(log.seen[b.id()].responded >= 1);
+    CHECK(log.seen[b.id()].with_record >= 1);
+    // Once reported, the same seq is not fetched again on later PONGs.
+    const int fetched = log.seen[b.id()].with_record;
+    for (int i = 0; i < 3; ++i) {
+      net.send(a, msg::Revalidate{p});
+      net.run_for_ms(11'000);
+    }
+    CHECK(log.seen[b.id()].with_record == fetched);
+  }
+}
