@@ -12,7 +12,7 @@ PACKAGES=(
   libspdlog-dev
   catch2 libbenchmark-dev
   libc-ares-dev dnsmasq-base nsd
-  iproute2 iputils-ping procps nodejs npm
+  iproute2 iputils-ping ethtool procps nodejs npm
   systemd dpkg-dev file
 )
 

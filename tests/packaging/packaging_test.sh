@@ -28,7 +28,7 @@ cmake --install "$BUILD" --prefix "$P" >"$TMP/install.log"
 expected=(
   bin/discplane bin/discctl
   etc/discplane/discplane.yaml etc/discplane/mainnet.yaml etc/discplane/dpdk-tap.yaml
-  etc/discplane/dpdk-af-packet.yaml etc/discplane/dpdk-pci.yaml
+  etc/discplane/dpdk-af-packet.yaml etc/discplane/dpdk-af-xdp.yaml etc/discplane/dpdk-pci.yaml
   lib/systemd/system/discplane.service
   share/doc/discplane/README.md share/doc/discplane/security.md
   share/doc/discplane/examples/discplane-dpdk.conf
@@ -119,7 +119,7 @@ if [ -n "$deb" ]; then
   done
   mkdir -p "$TMP/ctl"
   dpkg-deb -e "$deb" "$TMP/ctl"
-  for f in discplane.yaml mainnet.yaml dpdk-tap.yaml dpdk-af-packet.yaml dpdk-pci.yaml; do
+  for f in discplane.yaml mainnet.yaml dpdk-tap.yaml dpdk-af-packet.yaml dpdk-af-xdp.yaml dpdk-pci.yaml; do
     check "conffile /etc/discplane/$f" grep -qxF "/etc/discplane/$f" "$TMP/ctl/conffiles"
   done
   for s in postinst prerm postrm; do

@@ -3,7 +3,7 @@
 //
 //   discbench --target=NAME,URL[,PID] [--target=...] [SCENARIO...] [--ids=N] [--conc=4,16,64]
 //             [--seconds=S] [--timeout-ms=T] [--verify-every=K] [--hs-pool=N] [--json=FILE]
-//             [--smoke]
+//             [--source=A.B.C.D] [--smoke]
 //
 // URL is an enode:// URL (discv4 scenarios: v4-ping, v4-findnode) or an enr: record (discv5:
 // v5-ping, v5-findnode, v5-handshake). A node that speaks both is given twice under the same
@@ -13,6 +13,9 @@
 //
 // Each synthetic identity ("slot") has its own UDP socket on its own loopback address
 // 127.2.x.y (kernel-chosen port), a deterministic key and a signed ENR with that address.
+// --source=A.B.C.D moves the slots to A.B.C.D, A.B.C.D+1, ... (addresses the caller put on an
+// interface, e.g. a veth end in a test namespace: scripts/af-xdp-bench.sh). Sources and
+// targets must be loopback (127/8) or link-local (169.254/16): this tool sends nowhere else.
 // Load is closed loop: at concurrency level C, min(ids, C) slots keep ceil(C / slots) requests
 // outstanding each (one for v4-findnode, whose NEIGHBORS carry no request id, and for
 // v5-handshake); an answer (or a timeout) frees the place for the next request. Only correct
@@ -250,6 +253,7 @@ struct Cfg {
   std::int64_t timeout_ns = 1'000'000'000;
   std::uint32_t verify_every = 8;
   std::size_t hs_pool = 16384;
+  std::uint32_t source = (127U << 24) | (2U << 16) | 1;  // first slot's address (host order)
   bool smoke = false;
 };
 
@@ -270,9 +274,9 @@ class Runner {
       s.fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
       sockaddr_in a{};
       a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl((127U << 24) | (2U << 16) | (1 + i));
+      a.sin_addr.s_addr = htonl(cfg.source + i);
       if (s.fd < 0 || ::bind(s.fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-        die("cannot bind a generator socket on 127.2.0.0/16");
+        die("cannot bind a generator socket on the --source range (default 127.2.0.1 + slot)");
       }
       int buf = 1 << 20;
       (void)::setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
@@ -1052,7 +1056,8 @@ int usage() {
                "v5-ping v5-findnode v5-handshake]\n"
                "                 [--ids=N] [--conc=4,16,64] [--seconds=S] [--warmup=S] "
                "[--timeout-ms=T]\n"
-               "                 [--verify-every=K] [--hs-pool=N] [--json=FILE] [--smoke]\n");
+               "                 [--verify-every=K] [--hs-pool=N] [--json=FILE] "
+               "[--source=A.B.C.D] [--smoke]\n");
   return 2;
 }
 
@@ -1089,6 +1094,12 @@ int target_main(int argc, char** argv) {
       cfg.hs_pool = std::strtoull(val("--hs-pool=").c_str(), nullptr, 10);
     } else if (a.rfind("--json=", 0) == 0) {
       json_file = val("--json=");
+    } else if (a.rfind("--source=", 0) == 0) {
+      in_addr src{};
+      if (::inet_pton(AF_INET, val("--source=").c_str(), &src) != 1) {
+        return usage();
+      }
+      cfg.source = ntohl(src.s_addr);
     } else if (a == "--smoke") {
       cfg.smoke = true;
     } else if (std::find(known.begin(), known.end(), a) != known.end()) {
@@ -1102,6 +1113,23 @@ int target_main(int argc, char** argv) {
   if (targets.empty() || cfg.ids == 0 || cfg.ids > 65000 || cfg.conc.empty() || cfg.seconds <= 0 ||
       cfg.seconds > 60 || cfg.timeout_ns <= 0) {
     return usage();
+  }
+  // Test traffic stays on this machine: loopback, or link-local inside a test's namespace.
+  const auto local_only = [](std::uint32_t a) {
+    return (a >> 24) == 127 || (a >> 16) == ((169U << 8) | 254U);
+  };
+  if (!local_only(cfg.source) || !local_only(cfg.source + cfg.ids - 1)) {
+    std::fprintf(stderr, "discbench: --source must stay in 127.0.0.0/8 or 169.254.0.0/16\n");
+    return 2;
+  }
+  for (const Target& t : targets) {
+    std::uint32_t ip = 0;
+    std::memcpy(&ip, t.ep.ip.bytes.data(), 4);
+    if (!local_only(ntohl(ip))) {
+      std::fprintf(stderr, "discbench: target %s is not loopback or link-local\n",
+                   t.ep.to_string().c_str());
+      return 2;
+    }
   }
   if (cfg.smoke) {
     cfg.seconds = std::min(cfg.seconds, 1.0);

@@ -162,7 +162,7 @@ TEST_CASE("every example config in conf/ loads and validates", "[control][config
     REQUIRE(loaded.has_value());
     CHECK(loaded->validate().has_value());
   }
-  CHECK(count >= 5);
+  CHECK(count >= 6);
 
   auto tap = load_config(kConfDir / "dpdk-tap.yaml");
   REQUIRE(tap);
@@ -180,6 +180,14 @@ TEST_CASE("every example config in conf/ loads and validates", "[control][config
   REQUIRE(afp);
   CHECK(std::any_of(afp->dataplane.dpdk.eal_args.begin(), afp->dataplane.dpdk.eal_args.end(),
                     [](const std::string& a) { return a.starts_with("--vdev=net_af_packet"); }));
+
+  auto xdp = load_config(kConfDir / "dpdk-af-xdp.yaml");
+  REQUIRE(xdp);
+  CHECK(xdp->dataplane.backend == Backend::kDpdk);
+  CHECK(std::any_of(xdp->dataplane.dpdk.eal_args.begin(), xdp->dataplane.dpdk.eal_args.end(),
+                    [](const std::string& a) { return a.starts_with("--vdev=net_af_xdp0,"); }));
+  REQUIRE(xdp->dataplane.dpdk.ipv4);
+  CHECK(xdp->dataplane.dpdk.ipv4->to_string() == "169.254.40.2/24");
 
   auto pci = load_config(kConfDir / "dpdk-pci.yaml");
   REQUIRE(pci);

@@ -1,16 +1,22 @@
-// End to end on the DPDK backend: discplane runs with `dataplane.backend: dpdk` on a net_tap
-// vdev (no hugepages, no PCI). Once it has printed its identity, the test moves the tap into a
-// network namespace it created (169.254.X.1/24 there; discplane is 169.254.X.2), then from
-// inside the namespace: ARP + ICMP echo (raw socket on a thread that joined the namespace), and
-// a second discplane on the kernel-socket backend (`ip netns exec`) that bootstraps from the
-// DPDK instance: both must find each other. Names carry the pid (parallel ctest); stale ones
-// from dead runs are removed first. Needs root and /dev/net/tun: fails loudly without them.
+// End to end on the DPDK backend, on two PMDs that need no NIC and no hugepages:
+// - net_tap: discplane creates a tap; once it has printed its identity, the test moves the
+//   tap into a network namespace it created (169.254.X.1/24 there; discplane is 169.254.X.2).
+// - net_af_xdp (docs/af-xdp.md): a veth pair whose one end sits in the test's namespace
+//   (169.254.X.1/24) and whose other end, with no address, is driven by DPDK through an
+//   AF_XDP socket (generic XDP on veth): the kernel keeps the interface, DPDK gets its frames.
+// Then, the same for both, from inside the namespace: ARP + ICMP echo (raw socket on a thread
+// that joined the namespace), and a second discplane on the kernel-socket backend (`ip netns
+// exec`) that bootstraps from the DPDK instance: both must find each other. Names carry the
+// pid (parallel ctest); stale ones from dead runs are removed first. Needs root (and
+// /dev/net/tun for the tap): fails loudly without it.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
+
+#include <functional>
 
 #include "e2e/netns.h"
 #include "e2e/process.h"
@@ -71,26 +77,25 @@ bool ping_once(const char* dst, std::uint16_t seq) {
   return ok;
 }
 
-}  // namespace
+// One DPDK port under test: the EAL's --vdev argument, what to set up before discplane starts
+// and how to attach the namespace's side once it runs.
+struct PortUnderTest {
+  std::string kind;  // "tap" | "af_xdp", in names and messages
+  std::string vdev;
+  std::function<bool()> before_start = [] { return true; };
+  std::function<bool()> after_start = [] { return true; };
+};
 
-TEST_CASE("dpdk backend: tap in a namespace answers ARP and ping and discovers a socket peer",
-          "[e2e][dpdk]") {
-  if (!e2e::can_use_tap()) {
-    FAIL("the DPDK end-to-end test needs root and /dev/net/tun (net_tap)");
-  }
+// ARP + ping from the namespace, a socket-backend peer there that bootstraps from the DPDK
+// instance, then a clean stop within 1 s.
+void dpdk_port_scenario(const Netns& ns, const std::string& net, PortUnderTest port) {
   const int pid = ::getpid();
-  const std::string tap = "dpe" + std::to_string(pid);
-  const int x = 100 + pid % 100;  // 169.254.X.0/24 (private to our namespace anyway)
-  const std::string net = "169.254." + std::to_string(x) + ".";
   const std::string dpdk_ip = net + "2";
   const std::string ns_ip = net + "1";
-  sh("ip link del " + tap + " 2>/dev/null");  // a persistent leftover from a crashed run
-
-  Netns ns(kPrefix);  // declared before the processes: deleted after they are gone
-  REQUIRE(ns.created);
   REQUIRE(sh("ip -n " + ns.name + " link set lo up") == 0);
+  REQUIRE(port.before_start());
 
-  TempDir dir("e2e-dpdk");
+  TempDir dir("e2e-dpdk-" + port.kind);
   REQUIRE(dir.ok());
   NodeOptions d_opt;
   d_opt.name = "dpdk";
@@ -106,11 +111,11 @@ TEST_CASE("dpdk backend: tap in a namespace answers ARP and ping and discovers a
       "      - --no-pci\n"
       "      - -m\n"
       "      - \"1024\"\n"
-      "      - \"--vdev=net_tap0,iface=" +
-      tap +
+      "      - \"--vdev=" +
+      port.vdev +
       "\"\n"
       "      - --file-prefix=" +
-      kPrefix + "_" + std::to_string(pid) +
+      kPrefix + port.kind + "_" + std::to_string(pid) +
       "\n"
       "    ipv4: " +
       dpdk_ip + "/24\n";
@@ -122,8 +127,7 @@ TEST_CASE("dpdk backend: tap in a namespace answers ARP and ping and discovers a
   CHECK(record->udp_endpoint_v4()->to_string() == dpdk_ip + ":30303");
   CHECK(d->enode.find("@" + dpdk_ip + ":") != std::string::npos);
 
-  // The tap exists once the EAL is up (before the identity lines); wait anyway, bounded.
-  REQUIRE(move_tap_into(ns, tap, ns_ip + "/24"));
+  REQUIRE(port.after_start());
 
   // ARP + ICMP echo from inside the namespace (the first echo may wait for ARP: retry).
   bool pinged = false;
@@ -157,7 +161,61 @@ TEST_CASE("dpdk backend: tap in a namespace answers ARP and ping and discovers a
   const double ms = std::chrono::duration<double, std::milli>(*took).count();
   CHECK(ms < 1000.0);
   CHECK(d->proc->exit_code() == 0);
-  std::printf("e2e: SIGTERM stopped the DPDK discplane in %.1f ms\n", ms);
+  std::printf("e2e: SIGTERM stopped the DPDK (%s) discplane in %.1f ms\n", port.kind.c_str(), ms);
   CHECK(s->proc->signal_and_wait(SIGTERM, 5s).has_value());
   CHECK(s->proc->exit_code() == 0);
+}
+
+}  // namespace
+
+TEST_CASE("dpdk backend: tap in a namespace answers ARP and ping and discovers a socket peer",
+          "[e2e][dpdk]") {
+  if (!e2e::can_use_tap()) {
+    FAIL("the DPDK end-to-end test needs root and /dev/net/tun (net_tap)");
+  }
+  const int pid = ::getpid();
+  const std::string tap = "dpe" + std::to_string(pid);
+  const int x = 100 + pid % 100;  // 169.254.X.0/24 (private to our namespace anyway)
+  const std::string net = "169.254." + std::to_string(x) + ".";
+  sh("ip link del " + tap + " 2>/dev/null");  // a persistent leftover from a crashed run
+
+  Netns ns(kPrefix);  // declared before the processes: deleted after they are gone
+  REQUIRE(ns.created);
+  PortUnderTest port;
+  port.kind = "tap";
+  port.vdev = "net_tap0,iface=" + tap;
+  // The tap exists once the EAL is up (before the identity lines); wait anyway, bounded.
+  port.after_start = [&] { return move_tap_into(ns, tap, net + "1/24"); };
+  dpdk_port_scenario(ns, net, port);
+}
+
+TEST_CASE("dpdk backend: AF_XDP on a veth answers ARP and ping and discovers a socket peer",
+          "[e2e][dpdk][af_xdp]") {
+  if (::geteuid() != 0) {
+    FAIL("the AF_XDP end-to-end test needs root (veth pair, XDP program, AF_XDP socket)");
+  }
+  const int pid = ::getpid();
+  const std::string ours = "dpx" + std::to_string(pid) + "a";  // DPDK's end, no address
+  const std::string theirs = "dpx" + std::to_string(pid) + "b";
+  const int x = 100 + (pid + 50) % 100;
+  const std::string net = "169.254." + std::to_string(x) + ".";
+  sh("ip link del " + ours + " 2>/dev/null");  // a leftover from a crashed run
+
+  Netns ns(kPrefix);  // deleting it deletes `theirs` and with it the pair
+  REQUIRE(ns.created);
+  PortUnderTest port;
+  port.kind = "af_xdp";
+  port.vdev = "net_af_xdp0,iface=" + ours + ",start_queue=0,queue_count=1";
+  port.before_start = [&] {
+    return sh("ip link add " + ours + " type veth peer name " + theirs + " netns " + ns.name) ==
+               0 &&
+           sh("ip -n " + ns.name + " addr add " + net + "1/24 dev " + theirs) == 0 &&
+           sh("ip -n " + ns.name + " link set " + theirs + " up") == 0 &&
+           // veth hands its peer frames whose UDP checksum the NIC would have finished
+           // (CHECKSUM_PARTIAL); XDP sees them before that: checksum in software instead.
+           sh("ip netns exec " + ns.name + " ethtool -K " + theirs + " tx off >/dev/null") == 0 &&
+           sh("ip link set " + ours + " up") == 0;
+  };
+  dpdk_port_scenario(ns, net, port);
+  sh("ip link del " + ours + " 2>/dev/null");
 }
