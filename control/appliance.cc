@@ -438,8 +438,9 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
         v.added_ns = e.added_ns;
         v.last_seen_ns = e.last_seen_ns;
         v.bond_ns = e.bond_ns;
-        v.checks_passed = e.checks_passed;
-        v.checks_failed = e.checks_failed;
+        v.checks_passed = e.checks_passed();
+        v.checks_failed = e.checks_failed();
+        v.liveness = e.liveness;
         s.peers.push_back(std::move(v));
       });
       s.replacements = table.replacements_size();
@@ -743,7 +744,8 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   sc.table.replacements = config.table.replacements;
   sc.table.ip4_bucket_limit = sc.table.ip6_bucket_limit = config.table.bucket_ip_limit;
   sc.table.ip4_table_limit = sc.table.ip6_table_limit = config.table.table_ip_limit;
-  sc.table.revalidation_interval_ns = ns_of(config.timers.revalidate_interval.discv4);
+  sc.table.revalidation_interval_v4_ns = ns_of(config.timers.revalidate_interval.discv4);
+  sc.table.revalidation_interval_v5_ns = ns_of(config.timers.revalidate_interval.discv5);
   sc.bond_lifetime_ns = ns_of(config.discv4.bond_lifetime);
   sc.v4_request_timeout_ns = ns_of(config.discv4.request_timeout);
   sc.v4_amp_per_ip_burst = config.discv4.amplification_burst_per_ip;

@@ -439,7 +439,7 @@ void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const E
 }
 
 void Engine::on_ping_failed(Protocol p, const NodeId& id) noexcept {
-  (void)table_.mark_failed(id, now_.mono_ns);
+  (void)table_.mark_failed(id, p, now_.mono_ns);
   if (config_.table_observer != nullptr) {
     report(table_update(TableUpdate::Kind::kFailed, p, id));
   }
@@ -632,7 +632,7 @@ void Engine::apply_table_update(const TableUpdate& u) noexcept {
       (void)table_.mark_alive(u.id, u.protocol, now_.mono_ns);
       break;
     case TableUpdate::Kind::kFailed:
-      (void)table_.mark_failed(u.id, now_.mono_ns);
+      (void)table_.mark_failed(u.id, u.protocol, now_.mono_ns);
       break;
     case TableUpdate::Kind::kVote:
       (void)votes_.vote(u.id, u.endpoint4.valid() ? u.endpoint4 : u.endpoint6, now_.mono_ns);
