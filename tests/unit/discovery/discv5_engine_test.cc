@@ -463,13 +463,20 @@ TEST_CASE("v5: a request times out, is retried once, then fails", "[engine][v5]"
   REQUIRE(first.size() == 1);  // the random packet that should provoke a WHOAREYOU
   REQUIRE(first[0].to == silent.ep);
 
-  f.clock.advance_ms(510);
+  // The default request timeout (discv5.request_timeout, 1 s): nothing before it, a retry
+  // after it.
+  const std::int64_t timeout_ms = ServerConfig{}.v5_request_timeout_ns / 1'000'000;
+  f.clock.advance_ms(timeout_ms - 100);
+  f.server->on_idle(f.tx);
+  REQUIRE(f.tx.take().empty());
+  REQUIRE(f.counters().v5_request_retries == 0);
+  f.clock.advance_ms(110);
   f.server->on_idle(f.tx);
   REQUIRE(f.tx.take().size() == 1);
   REQUIRE(f.counters().v5_request_retries == 1);
   REQUIRE(f.counters().v5_request_timeouts == 0);
 
-  f.clock.advance_ms(510);
+  f.clock.advance_ms(timeout_ms + 10);
   f.server->on_idle(f.tx);
   REQUIRE(f.tx.take().empty());
   REQUIRE(f.counters().v5_request_timeouts == 1);
