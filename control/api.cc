@@ -111,7 +111,7 @@ Json peer_json(const PeerView& p, const CoreSnapshot& s, std::int64_t now_ns) {
       continue;
     }
     const disc::Liveness& l = p.liveness[disc::index_of(proto)];
-    liveness[proto == disc::Protocol::kV4 ? "discv4" : "discv5"] =
+    liveness[proto == disc::Protocol::kV4 ? "v4" : "v5"] =
         Json{{"live", l.live()},
              {"checks_passed", l.checks_passed},
              {"checks_failed", l.checks_failed},
