@@ -161,6 +161,12 @@ TEST_CASE("shards: table updates from a non-owner shard reach the owner and the 
   failed.id = peer.id;
   s.servers[0]->apply_table_update(failed);
   REQUIRE(s.servers[0]->table().find(peer.id)->live_on(Protocol::kV4).checks_failed == 1);
+  // The owner applies a failure to the protocol the update names, and to no other.
+  TableUpdate failed5 = failed;
+  failed5.protocol = Protocol::kV5;
+  s.servers[0]->apply_table_update(failed5);
+  CHECK(s.servers[0]->table().find(peer.id)->live_on(Protocol::kV4).checks_failed == 1);
+  CHECK(s.servers[0]->table().find(peer.id)->live_on(Protocol::kV5).checks_failed == 1);
   s.sync();
   REQUIRE(s.servers[1]->table().find(peer.id)->enr_seq == 5);
   REQUIRE(s.servers[1]->table().find(peer.id)->live_on(Protocol::kV4).checks_failed == 1);
