@@ -104,6 +104,20 @@ Json peer_json(const PeerView& p, const CoreSnapshot& s, std::int64_t now_ns) {
   j["bonded"] = unix_of(p.bond_ns);
   j["checks_passed"] = p.checks_passed;
   j["checks_failed"] = p.checks_failed;
+  // Per protocol the entry speaks: its own checks and whether the last one passed.
+  Json liveness = Json::object();
+  for (disc::Protocol proto : disc::kProtocols) {
+    if ((p.protocols & disc::flag_of(proto)) == 0) {
+      continue;
+    }
+    const disc::Liveness& l = p.liveness[disc::index_of(proto)];
+    liveness[proto == disc::Protocol::kV4 ? "v4" : "v5"] =
+        Json{{"live", l.live()},
+             {"checks_passed", l.checks_passed},
+             {"checks_failed", l.checks_failed},
+             {"last_check", unix_of(l.last_check_ns)}};
+  }
+  j["liveness"] = std::move(liveness);
   return j;
 }
 

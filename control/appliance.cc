@@ -438,8 +438,9 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
         v.added_ns = e.added_ns;
         v.last_seen_ns = e.last_seen_ns;
         v.bond_ns = e.bond_ns;
-        v.checks_passed = e.checks_passed;
-        v.checks_failed = e.checks_failed;
+        v.checks_passed = e.checks_passed();
+        v.checks_failed = e.checks_failed();
+        v.liveness = e.liveness;
         s.peers.push_back(std::move(v));
       });
       s.replacements = table.replacements_size();
@@ -714,6 +715,40 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
   }
 };
 
+disc::ServerConfig engine_config_of(const Config& config) {
+  disc::ServerConfig sc;
+  sc.enable_v4 = config.runs(Protocol::kDiscv4);
+  sc.enable_v5 = config.runs(Protocol::kDiscv5);
+  sc.table.bucket_size = config.table.bucket_size;
+  sc.table.replacements = config.table.replacements;
+  sc.table.ip4_bucket_limit = sc.table.ip6_bucket_limit = config.table.bucket_ip_limit;
+  sc.table.ip4_table_limit = sc.table.ip6_table_limit = config.table.table_ip_limit;
+  sc.table.revalidation_interval_v4_ns = ns_of(config.timers.revalidate_interval.discv4);
+  sc.table.revalidation_interval_v5_ns = ns_of(config.timers.revalidate_interval.discv5);
+  sc.bond_lifetime_ns = ns_of(config.discv4.bond_lifetime);
+  sc.v4_request_timeout_ns = ns_of(config.discv4.request_timeout);
+  sc.v4_amp_per_ip_burst = config.discv4.amplification_burst_per_ip;
+  sc.v4_amp_global_burst = config.discv4.amplification_burst_global;
+  sc.max_sessions = config.discv5.max_sessions;
+  sc.session_idle_timeout_ns = ns_of(config.discv5.session_idle_timeout);
+  sc.whoareyou_per_ip_rate = config.discv5.whoareyou_rate_per_ip;
+  sc.whoareyou_per_ip_burst = disc::whoareyou_per_ip_burst_of(config.discv5.whoareyou_rate_per_ip);
+  sc.whoareyou_global_rate = config.discv5.whoareyou_rate_global;
+  sc.whoareyou_global_burst = disc::whoareyou_global_burst_of(config.discv5.whoareyou_rate_global);
+  sc.v5_request_timeout_ns = ns_of(config.discv5.request_timeout);
+  for (const Config::ForkId& f : config.fork_filter.accept) {
+    if (sc.fork_filter.count < sc.fork_filter.accepted.size()) {
+      sc.fork_filter.accepted[sc.fork_filter.count++] = enr::ForkId{f.hash, f.next};
+    }
+  }
+  sc.fork_filter.require_eth = config.fork_filter.require_eth;
+  if (config.mode == Mode::kCrawl) {
+    sc.report_node_events = true;
+    sc.max_lookups = 64;  // crawl.lookup_interval outpaces 16 concurrent lookups of ~1-3 s
+  }
+  return sc;
+}
+
 Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& config) {
   auto impl = std::make_unique<Impl>();
   impl->config = config;
@@ -735,35 +770,9 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
     logger().warn("{}", *key->warning);
   }
 
-  disc::ServerConfig sc;
+  disc::ServerConfig sc = engine_config_of(config);
   sc.private_key = key->key;
-  sc.enable_v4 = config.runs(Protocol::kDiscv4);
-  sc.enable_v5 = config.runs(Protocol::kDiscv5);
-  sc.table.bucket_size = config.table.bucket_size;
-  sc.table.replacements = config.table.replacements;
-  sc.table.ip4_bucket_limit = sc.table.ip6_bucket_limit = config.table.bucket_ip_limit;
-  sc.table.ip4_table_limit = sc.table.ip6_table_limit = config.table.table_ip_limit;
-  sc.table.revalidation_interval_ns = ns_of(config.timers.revalidate_interval.discv4);
-  sc.bond_lifetime_ns = ns_of(config.discv4.bond_lifetime);
-  sc.v4_request_timeout_ns = ns_of(config.discv4.request_timeout);
-  sc.v4_amp_per_ip_burst = config.discv4.amplification_burst_per_ip;
-  sc.v4_amp_global_burst = config.discv4.amplification_burst_global;
-  sc.max_sessions = config.discv5.max_sessions;
-  sc.session_idle_timeout_ns = ns_of(config.discv5.session_idle_timeout);
-  sc.whoareyou_per_ip_rate = config.discv5.whoareyou_rate_per_ip;
-  sc.whoareyou_per_ip_burst = config.discv5.whoareyou_rate_per_ip * 2;
-  sc.whoareyou_global_rate = config.discv5.whoareyou_rate_global;
-  sc.whoareyou_global_burst = std::max<std::uint32_t>(1, config.discv5.whoareyou_rate_global / 10);
-  sc.v5_request_timeout_ns = ns_of(config.discv5.request_timeout);
-  for (const Config::ForkId& f : config.fork_filter.accept) {
-    if (sc.fork_filter.count < sc.fork_filter.accepted.size()) {
-      sc.fork_filter.accepted[sc.fork_filter.count++] = enr::ForkId{f.hash, f.next};
-    }
-  }
-  sc.fork_filter.require_eth = config.fork_filter.require_eth;
   if (config.mode == Mode::kCrawl) {
-    sc.report_node_events = true;
-    sc.max_lookups = 64;  // crawl.lookup_interval outpaces 16 concurrent lookups of ~1-3 s
     impl->crawl = std::make_unique<CrawlSession>(config.crawl, stderr);
   }
 

@@ -280,7 +280,8 @@ void Discv4State::handle_findnode(const v4wire::Packet& p, const v4wire::FindNod
   const NodeId target = crypto::keccak256(m.target);
   std::array<const PeerEntry*, 16> closest{};
   const std::size_t want = std::min<std::size_t>(engine_.config().findnode_results, 16);
-  const std::size_t n = engine_.table().closest(target, want, closest, kFlagV4);
+  // Nodes verified live on discv4 first (as geth), then the others.
+  const std::size_t n = engine_.table().closest(target, want, closest, kFlagV4, true);
 
   std::size_t count = 0;
   for (std::size_t i = 0; i < n; ++i) {

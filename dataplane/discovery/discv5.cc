@@ -666,8 +666,9 @@ void Discv5State::Impl::handle_findnode(const v5wire::FindNode& m, const Session
       record_scratch[n++] = engine.local().record.raw();
       continue;
     }
-    // Only nodes known to speak discv5: a dual-protocol table also holds discv4-only nodes.
-    const std::size_t found = engine.table().nodes_at_distance(d, entry_scratch, kFlagV5);
+    // Only nodes known to speak discv5 (a dual-protocol table also holds discv4-only nodes),
+    // those verified live on discv5 first.
+    const std::size_t found = engine.table().nodes_at_distance(d, entry_scratch, kFlagV5, true);
     for (std::size_t i = 0; i < found && n < limit; ++i) {
       if (entry_scratch[i]->enr_size > 0) {
         record_scratch[n++] = entry_scratch[i]->enr_bytes();

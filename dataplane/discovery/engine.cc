@@ -16,6 +16,15 @@ namespace discplane::disc {
 
 namespace {
 
+// An overload set for std::visit: one lambda per alternative, so a visit that misses an
+// alternative does not compile (no catch-all `else`, no reliance on the alternatives' order).
+template <class... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
+
 // How often run_deadlines looks at timeouts and lookups (they are coarse: 100s of ms).
 constexpr std::int64_t kDeadlineCheckNs = 10 * kMillisecond;
 // A lookup waits at most this long for one peer, whatever the protocol: covers a discv4
@@ -78,10 +87,18 @@ std::size_t NodeIdHash::operator()(const NodeId& id) const noexcept {
 }
 
 const char* name(const InMessage& m) {
-  static constexpr const char* kNames[] = {"discv4-packet", "discv5-packet", "revalidate",
-                                           "lookup",        "prune",         "shutdown",
-                                           "add-seed",      "register-talk", "set-net-policy"};
-  return kNames[m.index()];
+  return std::visit(Overloaded{
+                        [](const msg::Discv4Packet&) { return "discv4-packet"; },
+                        [](const msg::Discv5Packet&) { return "discv5-packet"; },
+                        [](const msg::Revalidate&) { return "revalidate"; },
+                        [](const msg::Lookup&) { return "lookup"; },
+                        [](const msg::Prune&) { return "prune"; },
+                        [](const msg::Shutdown&) { return "shutdown"; },
+                        [](const msg::AddSeed&) { return "add-seed"; },
+                        [](const msg::RegisterTalkProtocol&) { return "register-talk"; },
+                        [](const msg::SetNetPolicy&) { return "set-net-policy"; },
+                    },
+                    m);
 }
 
 Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rng,
@@ -300,42 +317,54 @@ void Engine::set_policy(const std::shared_ptr<const NetPolicy>& policy) noexcept
 
 void Engine::handle(const InMessage& message, Transport& tx) noexcept {
   const TransportScope scope(tx_, tx);
-  if (message.index() > 1) {  // packets come with the burst's time; commands read the clock
-    refresh_time();
-  }
-  std::visit(
-      [&](const auto& m) {
-        using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, msg::Discv4Packet>) {
-          if (!config_.enable_v4) {
-            counters_.drop(Drop::kDisabledProtocol);
-          } else {
-            v4_->on_packet(m.payload, m.from);
-          }
-        } else if constexpr (std::is_same_v<T, msg::Discv5Packet>) {
-          if (!config_.enable_v5) {
-            counters_.drop(Drop::kDisabledProtocol);
-          } else {
-            // counts kNotDiscovery itself (one unmask, or none with the burst's prefix)
-            v5_->on_packet(m.payload, m.from, m.header_prefix);
-          }
-        } else if constexpr (std::is_same_v<T, msg::Revalidate>) {
-          revalidate(m.protocol);
-        } else if constexpr (std::is_same_v<T, msg::Lookup>) {
-          lookup(m.protocol, m.target, m.tag);
-        } else if constexpr (std::is_same_v<T, msg::Prune>) {
-          prune();
-        } else if constexpr (std::is_same_v<T, msg::Shutdown>) {
-          shut_down_ = true;
-        } else if constexpr (std::is_same_v<T, msg::AddSeed>) {
-          add_seed(m.seed);
-        } else if constexpr (std::is_same_v<T, msg::SetNetPolicy>) {
-          set_policy(m.policy);
-        } else {
-          talk_handlers_.emplace_back(m.protocol, m.handler);
-        }
-      },
-      message);
+  // One handler per alternative: a new InMessage alternative without one does not compile.
+  // Packets come with the burst's time; every command reads the clock first.
+  std::visit(Overloaded{
+                 [&](const msg::Discv4Packet& m) {
+                   if (!config_.enable_v4) {
+                     counters_.drop(Drop::kDisabledProtocol);
+                   } else {
+                     v4_->on_packet(m.payload, m.from);
+                   }
+                 },
+                 [&](const msg::Discv5Packet& m) {
+                   if (!config_.enable_v5) {
+                     counters_.drop(Drop::kDisabledProtocol);
+                   } else {
+                     // counts kNotDiscovery itself (one unmask, or none with the burst's prefix)
+                     v5_->on_packet(m.payload, m.from, m.header_prefix);
+                   }
+                 },
+                 [&](const msg::Revalidate& m) {
+                   refresh_time();
+                   revalidate(m.protocol);
+                 },
+                 [&](const msg::Lookup& m) {
+                   refresh_time();
+                   lookup(m.protocol, m.target, m.tag);
+                 },
+                 [&](const msg::Prune&) {
+                   refresh_time();
+                   prune();
+                 },
+                 [&](const msg::Shutdown&) {
+                   refresh_time();
+                   shut_down_ = true;
+                 },
+                 [&](const msg::AddSeed& m) {
+                   refresh_time();
+                   add_seed(m.seed);
+                 },
+                 [&](const msg::RegisterTalkProtocol& m) {
+                   refresh_time();
+                   talk_handlers_.emplace_back(m.protocol, m.handler);
+                 },
+                 [&](const msg::SetNetPolicy& m) {
+                   refresh_time();
+                   set_policy(m.policy);
+                 },
+             },
+             message);
 }
 
 // ---- TX -------------------------------------------------------------------------------------
@@ -448,7 +477,7 @@ void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const E
 }
 
 void Engine::on_ping_failed(Protocol p, const NodeId& id) noexcept {
-  (void)table_.mark_failed(id, now_.mono_ns);
+  (void)table_.mark_failed(id, p, now_.mono_ns);
   if (config_.table_observer != nullptr) {
     report(table_update(TableUpdate::Kind::kFailed, p, id));
   }
@@ -641,7 +670,7 @@ void Engine::apply_table_update(const TableUpdate& u) noexcept {
       (void)table_.mark_alive(u.id, u.protocol, now_.mono_ns);
       break;
     case TableUpdate::Kind::kFailed:
-      (void)table_.mark_failed(u.id, now_.mono_ns);
+      (void)table_.mark_failed(u.id, u.protocol, now_.mono_ns);
       break;
     case TableUpdate::Kind::kVote:
       (void)votes_.vote(u.id, u.endpoint4.valid() ? u.endpoint4 : u.endpoint6, now_.mono_ns);

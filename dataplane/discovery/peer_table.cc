@@ -81,6 +81,8 @@ std::string_view to_string(FailOutcome o) {
   switch (o) {
     case FailOutcome::kDemoted:
       return "demoted";
+    case FailOutcome::kDropped:
+      return "dropped";
     case FailOutcome::kReplaced:
       return "replaced";
     case FailOutcome::kRemoved:
@@ -306,9 +308,7 @@ void PeerTable::fill_entry(PeerEntry& e, const PeerInfo& node, std::int64_t now,
   e.added_ns = now;
   e.last_seen_ns = verified ? now : 0;
   e.bond_ns = 0;
-  e.last_check_ns = 0;
-  e.checks_passed = 0;
-  e.checks_failed = 0;
+  e.liveness = {};
   e.protocols = node.protocols;
 }
 
@@ -454,9 +454,10 @@ UpdateOutcome PeerTable::mark_alive(const NodeId& id, Protocol proto, std::int64
   }
   PeerEntry& e = at(s);
   e.last_seen_ns = now;
-  e.last_check_ns = now;
-  ++e.checks_passed;
-  e.checks_failed = 0;
+  Liveness& l = e.live_on(proto);
+  l.last_check_ns = now;
+  ++l.checks_passed;
+  l.checks_failed = 0;
   if (proto == Protocol::kV4) {
     e.bond_ns = now;
   }
@@ -524,22 +525,43 @@ bool PeerTable::erase(const Slot& s) noexcept {
   return true;
 }
 
-FailOutcome PeerTable::mark_failed(const NodeId& id, std::int64_t now) noexcept {
+void PeerTable::drop_protocol(const Slot& s, Protocol p) noexcept {
+  PeerEntry& e = at(s);
+  const std::uint8_t flag = flag_of(p);
+  if (!s.replacement && (e.protocols & flag) != 0) {
+    count_flags(flag, -1);
+  }
+  e.protocols = static_cast<std::uint8_t>(e.protocols & ~flag);
+  e.live_on(p) = Liveness{};
+}
+
+FailOutcome PeerTable::mark_failed(const NodeId& id, Protocol proto, std::int64_t now) noexcept {
   const Slot s = locate(id);
   if (!s.found()) {
     return FailOutcome::kNotFound;
   }
   PeerEntry& e = at(s);
-  e.last_check_ns = now;
-  if (e.checks_failed < std::numeric_limits<std::uint16_t>::max()) {
-    ++e.checks_failed;
+  Liveness& l = e.live_on(proto);
+  l.last_check_ns = now;
+  if (l.checks_failed < std::numeric_limits<std::uint16_t>::max()) {
+    ++l.checks_failed;
   }
+  // Another protocol keeps the entry: only proto goes (at once for a replacement).
+  const bool others = (e.protocols & ~flag_of(proto)) != 0;
   if (s.replacement) {
+    if (others) {
+      drop_protocol(s, proto);
+      return FailOutcome::kDropped;
+    }
     (void)erase(s);
     return FailOutcome::kRemoved;
   }
-  if (e.checks_failed < config_.max_failures) {
+  if (l.checks_failed < config_.max_failures) {
     return FailOutcome::kDemoted;
+  }
+  if (others) {
+    drop_protocol(s, proto);
+    return FailOutcome::kDropped;
   }
   if (replacement_count_[s.bucket] == 0 && size_ <= config_.min_live) {
     ++counters_.protected_by_min_live;
@@ -566,7 +588,7 @@ std::size_t PeerTable::prune_stale(std::int64_t now, std::int64_t max_age_ns) no
     for (std::size_t i = 0; i < bucket_count_[b];) {
       const PeerEntry& e = bucket_entries(b)[i];
       const std::int64_t seen = e.verified() ? e.last_seen_ns : e.added_ns;
-      const bool stale = e.checks_failed > 0 && now - seen > max_age_ns;
+      const bool stale = e.checks_failed() > 0 && now - seen > max_age_ns;
       if (!stale) {
         ++i;
         continue;
@@ -585,18 +607,34 @@ std::size_t PeerTable::prune_stale(std::int64_t now, std::int64_t max_age_ns) no
 
 // ---- queries -----------------------------------------------------------------------------
 
+bool PeerTable::live_for(const PeerEntry& e, std::uint8_t flags) noexcept {
+  if (flags == 0) {
+    return e.live(Protocol::kV4) || e.live(Protocol::kV5);
+  }
+  for (Protocol p : kProtocols) {
+    if ((flags & flag_of(p)) != 0 && !e.live(p)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::size_t PeerTable::closest(const NodeId& target, std::size_t n, std::span<const PeerEntry*> out,
-                               std::uint8_t required_flags) const noexcept {
+                               std::uint8_t required_flags, bool prefer_live) const noexcept {
   n = std::min(n, out.size());
   std::size_t count = 0;
   const PeerEntry* sorted[255];
+  // The pass: 0 takes every matching entry; with prefer_live, 1 takes the live ones and
+  // 2 the others.
+  int pass = prefer_live ? 1 : 0;
   // Appends bucket `dist`'s matching entries in distance order; true once out is full.
   const auto take = [&](int dist) {
     const int b = dist - 1;
     std::size_t m = 0;
     const PeerEntry* e = bucket_entries(b);
     for (std::size_t i = 0; i < bucket_count_[b]; ++i) {
-      if ((e[i].protocols & required_flags) == required_flags) {
+      if ((e[i].protocols & required_flags) == required_flags &&
+          (pass == 0 || live_for(e[i], required_flags) == (pass == 1))) {
         sorted[m++] = &e[i];
       }
     }
@@ -618,89 +656,109 @@ std::size_t PeerTable::closest(const NodeId& target, std::size_t n, std::span<co
   //  - a bucket i > d is at log distance exactly i.
   const int d = log_distance(self_, target);
   const NodeId s = xor_distance(self_, target);
-  if (d > 0 && take(d)) {
+  // One walk over the buckets in distance order; true once out is full.
+  const auto walk = [&] {
+    if (d > 0 && take(d)) {
+      return true;
+    }
+    for (int i = d - 1; i >= 1; --i) {
+      if (bit_at(s, i - 1) && take(i)) {
+        return true;
+      }
+    }
+    for (int i = 1; i < d; ++i) {
+      if (!bit_at(s, i - 1) && take(i)) {
+        return true;
+      }
+    }
+    for (int i = d + 1; i <= kNumBuckets; ++i) {
+      if (take(i)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  if (walk() || pass == 0) {
     return count;
   }
-  for (int i = d - 1; i >= 1; --i) {
-    if (bit_at(s, i - 1) && take(i)) {
-      return count;
-    }
-  }
-  for (int i = 1; i < d; ++i) {
-    if (!bit_at(s, i - 1) && take(i)) {
-      return count;
-    }
-  }
-  for (int i = d + 1; i <= kNumBuckets; ++i) {
-    if (take(i)) {
-      return count;
-    }
-  }
+  pass = 2;
+  (void)walk();
   return count;
 }
 
 std::size_t PeerTable::nodes_at_distance(int d, std::span<const PeerEntry*> out,
-                                         std::uint8_t required_flags) const noexcept {
+                                         std::uint8_t required_flags,
+                                         bool prefer_live) const noexcept {
   if (d < 1 || d > kNumBuckets) {
     return 0;
   }
   std::size_t count = 0;
   const PeerEntry* e = bucket_entries(d - 1);
-  for (std::size_t i = 0; i < bucket_count_[d - 1] && count < out.size(); ++i) {
-    if ((e[i].protocols & required_flags) == required_flags) {
-      out[count++] = &e[i];
+  // Pass 0: every matching entry; with prefer_live, pass 1 the live ones, pass 2 the rest.
+  for (int pass = prefer_live ? 1 : 0; pass <= (prefer_live ? 2 : 0); ++pass) {
+    for (std::size_t i = 0; i < bucket_count_[d - 1] && count < out.size(); ++i) {
+      if ((e[i].protocols & required_flags) == required_flags &&
+          (pass == 0 || live_for(e[i], required_flags) == (pass == 1))) {
+        out[count++] = &e[i];
+      }
     }
   }
   return count;
 }
 
-bool PeerTable::is_due(const PeerEntry& e, std::int64_t now) const noexcept {
-  if (e.checks_passed == 0 && e.checks_failed == 0) {
+bool PeerTable::is_due(const PeerEntry& e, Protocol proto, std::int64_t now) const noexcept {
+  const Liveness& l = e.live_on(proto);
+  if (!l.checked()) {
     return true;
   }
-  const std::int64_t interval =
-      e.checks_failed > 0 ? config_.failed_recheck_interval_ns : config_.revalidation_interval_ns;
-  return now - e.last_check_ns >= interval;
+  const std::int64_t interval = l.checks_failed > 0 ? config_.failed_recheck_interval_ns
+                                                    : config_.revalidation_interval_ns(proto);
+  return now - l.last_check_ns >= interval;
 }
 
 const PeerEntry* PeerTable::revalidation_candidate(std::int64_t now, Protocol proto) noexcept {
   const std::uint8_t flag = flag_of(proto);
   // Entries with a failed check pending come first, wherever they are: a dead node should
   // reach max_failures in a few ticks, not in a few sweeps of the whole table.
-  PeerEntry* failing = nullptr;
+  Liveness* failing = nullptr;
+  PeerEntry* failing_entry = nullptr;
   for (int b = 0; b < kNumBuckets; ++b) {
     PeerEntry* e = bucket_entries(b);
     for (std::size_t i = 0; i < bucket_count_[b]; ++i) {
-      if ((e[i].protocols & flag) != 0 && e[i].checks_failed > 0 && is_due(e[i], now) &&
-          (failing == nullptr || e[i].last_check_ns < failing->last_check_ns)) {
-        failing = &e[i];
+      Liveness& l = e[i].live_on(proto);
+      if ((e[i].protocols & flag) != 0 && l.checks_failed > 0 && is_due(e[i], proto, now) &&
+          (failing == nullptr || l.last_check_ns < failing->last_check_ns)) {
+        failing = &l;
+        failing_entry = &e[i];
       }
     }
   }
   if (failing != nullptr) {
     // The check starts now: until its outcome (mark_alive/mark_failed) or the next recheck
-    // interval the entry is not handed out again, so one failing node whose check is still
-    // in flight does not take every revalidation tick (and starve the others).
+    // interval the entry is not handed out again for proto, so one failing node whose check
+    // is still in flight does not take every revalidation tick (and starve the others).
     failing->last_check_ns = now;
-    return failing;
+    return failing_entry;
   }
+  int& cursor = reval_cursor_[index_of(proto)];
   for (int step = 0; step < kNumBuckets; ++step) {
-    const int b = (reval_cursor_ + step) % kNumBuckets;
+    const int b = (cursor + step) % kNumBuckets;
     PeerEntry* e = bucket_entries(b);
     PeerEntry* best = nullptr;
     for (std::size_t i = 0; i < bucket_count_[b]; ++i) {
-      if ((e[i].protocols & flag) == 0 || !is_due(e[i], now)) {
+      if ((e[i].protocols & flag) == 0 || !is_due(e[i], proto, now)) {
         continue;
       }
-      const bool never = e[i].checks_passed == 0 && e[i].checks_failed == 0;
-      const bool best_never = best && best->checks_passed == 0 && best->checks_failed == 0;
+      const Liveness& l = e[i].live_on(proto);
+      const bool never = !l.checked();
+      const bool best_never = best && !best->live_on(proto).checked();
       if (best == nullptr || (never && !best_never) ||
-          (never == best_never && e[i].last_check_ns < best->last_check_ns)) {
+          (never == best_never && l.last_check_ns < best->live_on(proto).last_check_ns)) {
         best = &e[i];
       }
     }
     if (best != nullptr) {
-      reval_cursor_ = (b + 1) % kNumBuckets;
+      cursor = (b + 1) % kNumBuckets;
       return best;
     }
   }

@@ -322,6 +322,20 @@ TEST_CASE("api: two appliances, every endpoint, metrics, discctl, node db", "[e2
     const int distance = disc::log_distance(to_array<32>(a_raw), to_array<32>(b_raw));
     CHECK(peer_b["distance"] == distance);
     CHECK(peer_b["protocols"].size() >= 1);
+    // Liveness per protocol the peer speaks (keys as in "protocols"), each with its own
+    // checks; checks_passed is their sum.
+    REQUIRE(peer_b["liveness"].is_object());
+    CHECK(peer_b["liveness"].size() == peer_b["protocols"].size());
+    std::uint64_t passed = 0;
+    for (const auto& proto : peer_b["protocols"]) {
+      const Json& l = peer_b["liveness"][proto.get<std::string>()];
+      REQUIRE(l.is_object());
+      CHECK(l["live"].is_boolean());
+      CHECK(l["checks_failed"].is_number_unsigned());
+      passed += l["checks_passed"].get<std::uint64_t>();
+      CHECK(l["live"] == (l["checks_passed"].get<std::uint64_t>() > 0 && l["checks_failed"] == 0));
+    }
+    CHECK(passed == peer_b["checks_passed"].get<std::uint64_t>());
 
     auto by_distance = call(client, "GET", "/v1/peers?distance=" + std::to_string(distance));
     REQUIRE(by_distance.status == 200);

@@ -495,6 +495,7 @@ struct NodeOptions {
   std::vector<std::string> protocols = {"discv4", "discv5"};
   std::vector<std::string> bootnodes;
   std::string lookup_interval = "2s";
+  std::string revalidate_interval;  // "{discv4: 60s, discv5: 1s}"; empty: the default
   std::string api_listen;           // empty: <ip>:<free port>
   std::string extra_yaml;           // appended as is (a dataplane: section, ...)
   std::vector<std::string> prefix;  // argv before the program (ip netns exec NS)
@@ -533,6 +534,9 @@ struct Node {
     }
     y << "timers:\n  lookup_interval: {discv4: " << o.lookup_interval
       << ", discv5: " << o.lookup_interval << "}\n";
+    if (!o.revalidate_interval.empty()) {
+      y << "  revalidate_interval: " << o.revalidate_interval << "\n";
+    }
     y << "api:\n  listen: " << o.api_listen << "\n";
     y << o.extra_yaml;
     return y.str();

@@ -223,8 +223,11 @@ class SimNetwork {
         put(&e.protocols, sizeof e.protocols);
         put(&e.enr_seq, sizeof e.enr_seq);
         put(&e.last_seen_ns, sizeof e.last_seen_ns);
-        put(&e.checks_passed, sizeof e.checks_passed);
-        put(&e.checks_failed, sizeof e.checks_failed);
+        for (const disc::Liveness& l : e.liveness) {
+          put(&l.last_check_ns, sizeof l.last_check_ns);
+          put(&l.checks_passed, sizeof l.checks_passed);
+          put(&l.checks_failed, sizeof l.checks_failed);
+        }
       });
     }
     return crypto::keccak256(acc);

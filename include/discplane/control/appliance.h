@@ -33,6 +33,12 @@ class SystemClock final : public disc::Clock {
   disc::Time now() const noexcept override;
 };
 
+// The engine's configuration built from the YAML configuration: the one place where Config's
+// settings (and so its defaults) become a disc::ServerConfig. The caller adds the key, the
+// addresses and the runtime hooks. disc::ServerConfig{}'s own defaults equal
+// engine_config_of(Config{}) (a unit test holds them together).
+[[nodiscard]] disc::ServerConfig engine_config_of(const Config& config);
+
 class Appliance {
  public:
   // Loads or creates the node key, binds the backend, builds the engine. Errors are one

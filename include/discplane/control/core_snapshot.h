@@ -29,8 +29,9 @@ struct PeerView {
   std::int64_t added_ns = 0;
   std::int64_t last_seen_ns = 0;
   std::int64_t bond_ns = 0;
-  std::uint32_t checks_passed = 0;
-  std::uint16_t checks_failed = 0;
+  std::uint32_t checks_passed = 0;           // both protocols together
+  std::uint16_t checks_failed = 0;           // most consecutive failures pending on one protocol
+  std::array<disc::Liveness, 2> liveness{};  // per protocol, by disc::index_of
   bool live() const { return last_seen_ns != 0 && checks_failed == 0; }
 };
 

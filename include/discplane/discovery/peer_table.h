@@ -25,6 +25,11 @@ inline constexpr std::uint8_t kFlagV5 = 1u << 1;
 inline constexpr std::uint8_t flag_of(Protocol p) {
   return p == Protocol::kV4 ? kFlagV4 : kFlagV5;
 }
+// Index of a protocol in per-protocol arrays: 0 = discv4, 1 = discv5.
+inline constexpr std::size_t index_of(Protocol p) {
+  return p == Protocol::kV4 ? 0 : 1;
+}
+inline constexpr std::array<Protocol, 2> kProtocols = {Protocol::kV4, Protocol::kV5};
 
 // EIP-778: a record is at most 300 bytes.
 inline constexpr std::size_t kMaxEnrSize = 300;
@@ -44,20 +49,38 @@ struct PeerTableConfig {
   // geth exempts all LAN addresses, which a public appliance should not do).
   bool ip_limit_exempt_local = true;
   bool ip_limit_exempt_private = false;
-  // Consecutive failed liveness checks before an entry is removed (default 3). geth drops a
-  // node after one failed check unless it has a long history; with UDP loss of a few
-  // percent one strike evicts healthy peers, three at the revalidation interval bound a
-  // dead entry's life to ~3 intervals.
+  // Consecutive failed liveness checks on one protocol before the entry loses that
+  // protocol (default 3): its flag and its liveness on that protocol are dropped, and the
+  // entry is removed once no protocol is left. geth drops a node after one failed check
+  // unless it has a long history; with UDP loss of a few percent one strike evicts healthy
+  // peers, three at the revalidation interval bound a dead entry's life to ~3 intervals.
   std::uint32_t max_failures = 3;
   // Never let failures shrink the table below this many live entries when no replacement
   // can take the freed slot (default 8): if our uplink or the bootnodes are briefly down,
   // every check fails, and dropping the last known nodes would leave nothing to rejoin by.
   std::size_t min_live = 8;
-  // Revalidation: an entry is due when its last check is older than this (default 10 s);
-  // entries with a failure pending are rechecked sooner (default 2 s). Never-checked
-  // entries are always due.
-  std::int64_t revalidation_interval_ns = 10'000'000'000;
+  // Revalidation, per protocol: an entry is due for protocol P when its last check on P is
+  // older than P's interval (default 10 s each; timers.revalidate_interval); entries with a
+  // failure pending on P are rechecked sooner (default 2 s). Entries never checked on P are
+  // always due for P.
+  std::int64_t revalidation_interval_v4_ns = 10'000'000'000;
+  std::int64_t revalidation_interval_v5_ns = 10'000'000'000;
   std::int64_t failed_recheck_interval_ns = 2'000'000'000;
+
+  std::int64_t revalidation_interval_ns(Protocol p) const {
+    return p == Protocol::kV4 ? revalidation_interval_v4_ns : revalidation_interval_v5_ns;
+  }
+};
+
+// Liveness of an entry on one protocol (our PING / PONG checks on that protocol).
+struct Liveness {
+  std::int64_t last_check_ns = 0;   // last check on this protocol, passed or failed (0: never)
+  std::uint32_t checks_passed = 0;  // reset when the protocol is dropped
+  std::uint16_t checks_failed = 0;  // consecutive; reset by a passed check
+
+  bool checked() const { return checks_passed != 0 || checks_failed != 0; }
+  // Verified live: a check passed and none failed since.
+  bool live() const { return checks_passed != 0 && checks_failed == 0; }
 };
 
 // One table entry. Fixed size (ENR inline), so buckets are plain arrays.
@@ -68,17 +91,33 @@ struct PeerEntry {
   Endpoint endpoint6;  // UDP, IPv6; !valid() when unknown
   std::uint64_t enr_seq = 0;
   std::int64_t added_ns = 0;
-  std::int64_t last_seen_ns = 0;   // last verified contact (0: only heard of, never heard from)
-  std::int64_t bond_ns = 0;        // discv4 endpoint proof: last Pong for our Ping (0: none)
-  std::int64_t last_check_ns = 0;  // last liveness check, passed or failed
-  std::uint32_t checks_passed = 0;
-  std::uint16_t checks_failed = 0;  // consecutive; reset by a passed check
-  std::uint16_t enr_size = 0;       // 0: record unknown
-  std::uint8_t protocols = 0;       // kFlagV4 | kFlagV5
+  std::int64_t last_seen_ns = 0;       // last verified contact (0: only heard of, never heard from)
+  std::int64_t bond_ns = 0;            // discv4 endpoint proof: last Pong for our Ping (0: none)
+  std::array<Liveness, 2> liveness{};  // by index_of(Protocol)
+  std::uint16_t enr_size = 0;          // 0: record unknown
+  std::uint8_t protocols = 0;          // kFlagV4 | kFlagV5
   std::array<std::uint8_t, kMaxEnrSize> enr{};
 
   bool has(Protocol p) const { return (protocols & flag_of(p)) != 0; }
   bool verified() const { return last_seen_ns != 0; }
+  const Liveness& live_on(Protocol p) const { return liveness[index_of(p)]; }
+  Liveness& live_on(Protocol p) { return liveness[index_of(p)]; }
+  // Speaks p and its last check on p passed.
+  bool live(Protocol p) const { return has(p) && live_on(p).live(); }
+  // Summaries over both protocols (snapshots, API, node DB): checks passed in total, and the
+  // longest run of failures pending on any protocol the entry still has.
+  std::uint32_t checks_passed() const {
+    return liveness[0].checks_passed + liveness[1].checks_passed;
+  }
+  std::uint16_t checks_failed() const {
+    std::uint16_t n = 0;
+    for (Protocol p : kProtocols) {
+      if (has(p) && live_on(p).checks_failed > n) {
+        n = live_on(p).checks_failed;
+      }
+    }
+    return n;
+  }
   ByteView enr_bytes() const { return {enr.data(), enr_size}; }
   // The endpoint to send to: IPv4 when known, else IPv6.
   const Endpoint& primary_endpoint() const { return endpoint4.valid() ? endpoint4 : endpoint6; }
@@ -118,6 +157,7 @@ std::string_view to_string(UpdateOutcome o);
 
 enum class FailOutcome : std::uint8_t {
   kDemoted,    // failure counted; the entry stays, rechecked sooner
+  kDropped,    // max_failures on this protocol: its flag dropped, the entry kept for the other
   kReplaced,   // removed, and the most recent replacement promoted into its slot
   kRemoved,    // removed, no replacement available
   kProtected,  // would be removed, but the table is at min_live: kept
@@ -169,14 +209,18 @@ class PeerTable {
   [[nodiscard]] UpdateOutcome update_enr(const NodeId& id, ByteView raw,
                                          std::uint64_t seq) noexcept;
 
-  // A liveness check passed (a PONG to our PING). For discv4 this is also the endpoint proof
-  // (bond_ns = now). A replacement that passes is promoted when its bucket has room.
+  // A liveness check on `proto` passed (a PONG to our PING): the entry speaks proto and is
+  // live on it. For discv4 this is also the endpoint proof (bond_ns = now). A replacement
+  // that passes is promoted when its bucket has room.
   [[nodiscard]] UpdateOutcome mark_alive(const NodeId& id, Protocol proto,
                                          std::int64_t now) noexcept;
-  // A liveness check failed. After config.max_failures consecutive failures the entry is
-  // removed and the most recent replacement takes its place; with no replacement the entry
-  // is kept if the table is at or below config.min_live. A failing replacement is dropped.
-  [[nodiscard]] FailOutcome mark_failed(const NodeId& id, std::int64_t now) noexcept;
+  // A liveness check on `proto` failed. After config.max_failures consecutive failures on
+  // proto the entry loses proto (flag and liveness: kDropped) while it speaks another
+  // protocol; when proto was its last one the entry is removed and the best replacement
+  // takes its place, or, with no replacement, it is kept if the table is at or below
+  // config.min_live. A failing replacement loses proto at once (removed when none is left).
+  [[nodiscard]] FailOutcome mark_failed(const NodeId& id, Protocol proto,
+                                        std::int64_t now) noexcept;
 
   // Removes a live entry (promoting a replacement) or a replacement.
   [[nodiscard]] RemoveOutcome remove(const NodeId& id) noexcept;
@@ -185,24 +229,30 @@ class PeerTable {
   [[nodiscard]] const PeerEntry* find(const NodeId& id) const noexcept;
   [[nodiscard]] const PeerEntry* find_any(const NodeId& id) const noexcept;
 
-  // Up to min(n, out.size()) live entries closest to target by XOR distance, closest first.
-  // required_flags (kFlagV4/kFlagV5, 0 = any) filters by protocol. Returns the count.
+  // Up to min(n, out.size()) bucket entries closest to target by XOR distance, closest
+  // first. required_flags (kFlagV4/kFlagV5, 0 = any) filters by protocol. Returns the count.
   // Walks buckets in distance order (each bucket is one distance range for the target), so
-  // it touches only the buckets it needs.
+  // it touches only the buckets it needs. With prefer_live (FINDNODE / Neighbors answers,
+  // as geth), entries verified live on every protocol of required_flags (on any protocol
+  // when 0) come first, closest first, and the rest fill what is left, closest first.
   [[nodiscard]] std::size_t closest(const NodeId& target, std::size_t n,
                                     std::span<const PeerEntry*> out,
-                                    std::uint8_t required_flags = 0) const noexcept;
-  // Live entries at log distance d from us (1..256), for discv5 FINDNODE. Returns the count.
+                                    std::uint8_t required_flags = 0,
+                                    bool prefer_live = false) const noexcept;
+  // Bucket entries at log distance d from us (1..256), for discv5 FINDNODE; with
+  // prefer_live, those verified live (as closest()) first. Returns the count.
   [[nodiscard]] std::size_t nodes_at_distance(int d, std::span<const PeerEntry*> out,
-                                              std::uint8_t required_flags = 0) const noexcept;
+                                              std::uint8_t required_flags = 0,
+                                              bool prefer_live = false) const noexcept;
 
-  // The entry to check next for `proto`: buckets are visited round-robin (a cursor advances
+  // The entry to check next for `proto`, by its liveness on proto alone (its own check time
+  // and proto's interval): buckets are visited round-robin (a cursor per protocol advances
   // past the bucket that supplied the last candidate); within a bucket the least recently
   // checked due entry wins. nullptr when nothing is due.
   [[nodiscard]] const PeerEntry* revalidation_candidate(std::int64_t now, Protocol proto) noexcept;
 
-  // Removes live entries not seen for max_age_ns that have a failed check pending (respects
-  // min_live, promotes replacements). Returns how many were removed.
+  // Removes live entries not seen for max_age_ns that have a failed check pending on some
+  // protocol (respects min_live, promotes replacements). Returns how many were removed.
   [[nodiscard]] std::size_t prune_stale(std::int64_t now, std::int64_t max_age_ns) noexcept;
 
   // Calls fn(const PeerEntry&) for every live entry (the control plane builds snapshots so).
@@ -279,7 +329,11 @@ class PeerTable {
   void erase_replacement(int b, std::size_t index) noexcept;
   // Moves replacement `index` of bucket b into the bucket (which must have room).
   void promote(int b, std::size_t index) noexcept;
-  [[nodiscard]] bool is_due(const PeerEntry& e, std::int64_t now) const noexcept;
+  [[nodiscard]] bool is_due(const PeerEntry& e, Protocol proto, std::int64_t now) const noexcept;
+  // Live on every protocol of flags (any protocol when flags is 0).
+  [[nodiscard]] static bool live_for(const PeerEntry& e, std::uint8_t flags) noexcept;
+  // Drops protocol p from the entry at s (flag, counts and liveness).
+  void drop_protocol(const Slot& s, Protocol p) noexcept;
 
   NodeId self_;
   Config config_;
@@ -291,7 +345,7 @@ class PeerTable {
   std::size_t size_ = 0;
   std::size_t size_v4_ = 0;
   std::size_t size_v5_ = 0;
-  int reval_cursor_ = 0;
+  std::array<int, 2> reval_cursor_{};  // by index_of(Protocol)
   PeerTableCounters counters_;
 };
 

@@ -75,6 +75,18 @@ struct ForkFilter {
   }
 };
 
+// WHOAREYOU bursts from the configured rates (discv5.whoareyou_rate_per_ip / _global): two
+// seconds' worth per IP, a tenth of a second's in total (at least one).
+inline constexpr std::uint32_t whoareyou_per_ip_burst_of(std::uint32_t rate) {
+  return rate * 2;
+}
+inline constexpr std::uint32_t whoareyou_global_burst_of(std::uint32_t rate) {
+  return rate / 10 > 1 ? rate / 10 : 1;
+}
+
+// The engine's settings. The defaults are the product's (conf/discplane.yaml, control/config.h):
+// the appliance builds this from its Config in one place (control::engine_config_of), and a
+// unit test fails when a default here drifts from engine_config_of(Config{}).
 struct ServerConfig {
   crypto::PrivateKey private_key{};
   std::uint16_t udp_port = 30303;  // the port we listen on (put in our ENR and discv4 Pings)
@@ -105,18 +117,18 @@ struct ServerConfig {
   std::uint32_t v4_amp_ips = 65536;  // IPs tracked (LRU)
 
   // discv5
-  std::uint32_t max_sessions = 8192;
-  std::int64_t session_idle_timeout_ns = 30 * 60 * kSecond;
-  std::int64_t v5_request_timeout_ns = 500 * kMillisecond;
+  std::uint32_t max_sessions = 1024;
+  std::int64_t session_idle_timeout_ns = 10 * 60 * kSecond;
+  std::int64_t v5_request_timeout_ns = 1 * kSecond;
   std::int64_t handshake_timeout_ns = 1 * kSecond;
   std::uint32_t v5_max_pending = 4096;  // outstanding requests (by request id)
   std::uint32_t max_challenges = 4096;  // WHOAREYOU challenges awaiting a handshake
   // WHOAREYOU limits: a token bucket per source IP and one for all (packets per second and
   // burst). An undecryptable packet over the limit is dropped and counted.
-  std::uint32_t whoareyou_per_ip_rate = 4;
-  std::uint32_t whoareyou_per_ip_burst = 8;
-  std::uint32_t whoareyou_global_rate = 20000;
-  std::uint32_t whoareyou_global_burst = 2000;
+  std::uint32_t whoareyou_per_ip_rate = 5;
+  std::uint32_t whoareyou_per_ip_burst = whoareyou_per_ip_burst_of(5);
+  std::uint32_t whoareyou_global_rate = 2000;
+  std::uint32_t whoareyou_global_burst = whoareyou_global_burst_of(2000);
   std::uint32_t whoareyou_rate_limit_ips = 65536;  // IPs tracked by the per-IP limiter
   std::uint32_t max_nodes_responses = 5;           // NODES messages accepted per request
 

@@ -129,7 +129,7 @@ TEST_CASE("shards: table updates from a non-owner shard reach the owner and the 
   REQUIRE(owned->endpoint4 == ep);
   REQUIRE(owned->has(Protocol::kV4));
   REQUIRE(owned->bond_ns != 0);  // the kAlive update: the Pong was the endpoint proof
-  REQUIRE(owned->checks_passed == 1);
+  REQUIRE(owned->live_on(Protocol::kV4).checks_passed == 1);
   REQUIRE(s.group->counters().applied >= 2);  // kSeen + kAlive
 
   // A repeated ping within a second is not reported again (no per-packet ring traffic).
@@ -157,12 +157,19 @@ TEST_CASE("shards: table updates from a non-owner shard reach the owner and the 
   REQUIRE(s.servers[0]->table().find(peer.id)->enr_seq == 5);
   TableUpdate failed;
   failed.kind = TableUpdate::Kind::kFailed;
+  failed.protocol = Protocol::kV4;  // the update names the protocol whose check failed
   failed.id = peer.id;
   s.servers[0]->apply_table_update(failed);
-  REQUIRE(s.servers[0]->table().find(peer.id)->checks_failed == 1);
+  REQUIRE(s.servers[0]->table().find(peer.id)->live_on(Protocol::kV4).checks_failed == 1);
+  // The owner applies a failure to the protocol the update names, and to no other.
+  TableUpdate failed5 = failed;
+  failed5.protocol = Protocol::kV5;
+  s.servers[0]->apply_table_update(failed5);
+  CHECK(s.servers[0]->table().find(peer.id)->live_on(Protocol::kV4).checks_failed == 1);
+  CHECK(s.servers[0]->table().find(peer.id)->live_on(Protocol::kV5).checks_failed == 1);
   s.sync();
   REQUIRE(s.servers[1]->table().find(peer.id)->enr_seq == 5);
-  REQUIRE(s.servers[1]->table().find(peer.id)->checks_failed == 1);
+  REQUIRE(s.servers[1]->table().find(peer.id)->live_on(Protocol::kV4).checks_failed == 1);
 }
 
 TEST_CASE("shards: a full ring drops and counts, never blocks", "[shards]") {
@@ -268,7 +275,7 @@ TEST_CASE("shards: the owner picks the entry to revalidate, the endpoint's shard
   };
   (void)bond_pong_to(s.deliver(peer.ping(s.clock), ep));
   s.sync();
-  REQUIRE(s.servers[0]->table().find(peer.id)->checks_passed == 1);
+  REQUIRE(s.servers[0]->table().find(peer.id)->live_on(Protocol::kV4).checks_passed == 1);
 
   // Due again: the owner's Revalidate sends nothing itself; shard 1 pings at its next poll.
   s.clock.advance_ms(11'000);
@@ -285,7 +292,7 @@ TEST_CASE("shards: the owner picks the entry to revalidate, the endpoint's shard
   REQUIRE(p->type == v4wire::PacketType::kPing);
   (void)s.deliver(peer.pong(s.clock, p->hash), ep);
   s.sync();
-  REQUIRE(s.servers[0]->table().find(peer.id)->checks_passed == 2);
+  REQUIRE(s.servers[0]->table().find(peer.id)->live_on(Protocol::kV4).checks_passed == 2);
 
   // No answer this time: shard 1's request times out and the owner records the failure.
   s.clock.advance_ms(11'000);
@@ -295,7 +302,7 @@ TEST_CASE("shards: the owner picks the entry to revalidate, the endpoint's shard
   s.clock.advance_ms(1'000);
   s.servers[1]->on_idle(s.tx[1]);
   s.sync();
-  REQUIRE(s.servers[0]->table().find(peer.id)->checks_failed == 1);
+  REQUIRE(s.servers[0]->table().find(peer.id)->live_on(Protocol::kV4).checks_failed == 1);
   REQUIRE(s.group->counters().delegated == 2);
 }
 

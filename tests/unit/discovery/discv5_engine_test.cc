@@ -114,7 +114,7 @@ TEST_CASE("v5: ping between engines handshakes once, then both directions use th
   REQUIRE(a_at_b != nullptr);
   REQUIRE(a_at_b->endpoint4 == a.endpoint);
   REQUIRE(a_at_b->enr_size > 0);
-  REQUIRE(a.server->table().find(b.id())->checks_passed == 1);
+  REQUIRE(a.server->table().find(b.id())->live_on(Protocol::kV5).checks_passed == 1);
 
   // A second check from A rides the session: no WHOAREYOU, no handshake.
   clock.advance_ms(11'000);
@@ -130,7 +130,7 @@ TEST_CASE("v5: ping between engines handshakes once, then both directions use th
   REQUIRE(cb.rx_v5[idx(v5wire::MessageType::kPong)] == 1);
   REQUIRE(ca.v5_whoareyou_sent == 0);
   REQUIRE(cb.v5_handshakes_initiated == 0);
-  REQUIRE(b.server->table().find(a.id())->checks_passed == 1);
+  REQUIRE(b.server->table().find(a.id())->live_on(Protocol::kV5).checks_passed == 1);
 }
 
 TEST_CASE("v5: handshake from a raw peer: PONG echoes the req-id and reports the source",
@@ -463,19 +463,26 @@ TEST_CASE("v5: a request times out, is retried once, then fails", "[engine][v5]"
   REQUIRE(first.size() == 1);  // the random packet that should provoke a WHOAREYOU
   REQUIRE(first[0].to == silent.ep);
 
-  f.clock.advance_ms(510);
+  // The default request timeout (discv5.request_timeout, 1 s): nothing before it, a retry
+  // after it.
+  const std::int64_t timeout_ms = ServerConfig{}.v5_request_timeout_ns / 1'000'000;
+  f.clock.advance_ms(timeout_ms - 100);
+  f.server->on_idle(f.tx);
+  REQUIRE(f.tx.take().empty());
+  REQUIRE(f.counters().v5_request_retries == 0);
+  f.clock.advance_ms(110);
   f.server->on_idle(f.tx);
   REQUIRE(f.tx.take().size() == 1);
   REQUIRE(f.counters().v5_request_retries == 1);
   REQUIRE(f.counters().v5_request_timeouts == 0);
 
-  f.clock.advance_ms(510);
+  f.clock.advance_ms(timeout_ms + 10);
   f.server->on_idle(f.tx);
   REQUIRE(f.tx.take().empty());
   REQUIRE(f.counters().v5_request_timeouts == 1);
   const PeerEntry* e = f.server->table().find(silent.id);
   REQUIRE(e != nullptr);
-  REQUIRE(e->checks_failed == 1);
+  REQUIRE(e->live_on(Protocol::kV5).checks_failed == 1);
 }
 
 TEST_CASE("v5: our random packet, their WHOAREYOU, our handshake carries the request",
@@ -537,7 +544,7 @@ TEST_CASE("v5: our random packet, their WHOAREYOU, our handshake carries the req
   f.deliver(p.message(pong), p.ep);
   REQUIRE(f.counters().rx_v5[idx(v5wire::MessageType::kPong)] == 1);
   REQUIRE(f.counters().dropped(Drop::kV5Unsolicited) == 0);
-  REQUIRE(f.server->table().find(p.id)->checks_passed == 1);
+  REQUIRE(f.server->table().find(p.id)->live_on(Protocol::kV5).checks_passed == 1);
   // We hold no record of the peer: the engine asks for it with FINDNODE [0].
   auto enr_req = f.tx.take();
   REQUIRE(enr_req.size() == 1);

@@ -172,17 +172,17 @@ TEST_CASE("failures demote, then remove and promote the most recent replacement"
   REQUIRE(t.add_seen(older, 100) == AddOutcome::kAddedToReplacements);
   REQUIRE(t.add_seen(newer, 200) == AddOutcome::kAddedToReplacements);
 
-  CHECK(t.mark_failed(live[3], 1000) == FailOutcome::kDemoted);
-  CHECK(t.find(live[3])->checks_failed == 1);
-  CHECK(t.mark_failed(live[3], 2000) == FailOutcome::kDemoted);
+  CHECK(t.mark_failed(live[3], Protocol::kV4, 1000) == FailOutcome::kDemoted);
+  CHECK(t.find(live[3])->live_on(Protocol::kV4).checks_failed == 1);
+  CHECK(t.mark_failed(live[3], Protocol::kV4, 2000) == FailOutcome::kDemoted);
   // A passed check resets the consecutive count.
   CHECK(t.mark_alive(live[3], Protocol::kV4, 2500) == UpdateOutcome::kUpdated);
-  CHECK(t.find(live[3])->checks_failed == 0);
+  CHECK(t.find(live[3])->live_on(Protocol::kV4).checks_failed == 0);
   CHECK(t.find(live[3])->bond_ns == 2500);
   for (int i = 0; i < 2; ++i) {
-    CHECK(t.mark_failed(live[3], 3000 + i) == FailOutcome::kDemoted);
+    CHECK(t.mark_failed(live[3], Protocol::kV4, 3000 + i) == FailOutcome::kDemoted);
   }
-  CHECK(t.mark_failed(live[3], 4000) == FailOutcome::kReplaced);
+  CHECK(t.mark_failed(live[3], Protocol::kV4, 4000) == FailOutcome::kReplaced);
   CHECK(t.find_any(live[3]) == nullptr);
   CHECK(t.find(newer.id) != nullptr);  // most recent replacement promoted
   CHECK(t.find(older.id) == nullptr);
@@ -191,9 +191,9 @@ TEST_CASE("failures demote, then remove and promote the most recent replacement"
   CHECK(t.counters().promoted == 1);
 
   // A failing replacement is simply dropped.
-  CHECK(t.mark_failed(older.id, 5000) == FailOutcome::kRemoved);
+  CHECK(t.mark_failed(older.id, Protocol::kV4, 5000) == FailOutcome::kRemoved);
   CHECK(t.find_any(older.id) == nullptr);
-  CHECK(t.mark_failed(older.id, 5000) == FailOutcome::kNotFound);
+  CHECK(t.mark_failed(older.id, Protocol::kV4, 5000) == FailOutcome::kNotFound);
 
   // Explicit removal promotes too, and leaves an empty slot when nothing is waiting.
   CHECK(t.remove(live[0]) == RemoveOutcome::kRemoved);
@@ -214,10 +214,10 @@ TEST_CASE("min_live keeps the last entries when every check fails", "[discovery]
     REQUIRE(t.add_seen(p, 0) == AddOutcome::kInserted);
   }
   // Bootnodes unreachable: all checks fail.
-  CHECK(t.mark_failed(ids[0], 10) == FailOutcome::kRemoved);
+  CHECK(t.mark_failed(ids[0], Protocol::kV4, 10) == FailOutcome::kRemoved);
   CHECK(t.size() == 3);
   for (std::size_t i = 1; i < ids.size(); ++i) {
-    CHECK(t.mark_failed(ids[i], 20) == FailOutcome::kProtected);
+    CHECK(t.mark_failed(ids[i], Protocol::kV4, 20) == FailOutcome::kProtected);
   }
   CHECK(t.size() == 3);
   CHECK(t.counters().protected_by_min_live == 3);
@@ -229,7 +229,7 @@ TEST_CASE("min_live keeps the last entries when every check fails", "[discovery]
   const PeerInfo b = f.fresh_at(256);
   REQUIRE(u.add_seen(a, 0) == AddOutcome::kInserted);
   REQUIRE(u.add_seen(b, 1) == AddOutcome::kAddedToReplacements);
-  CHECK(u.mark_failed(a.id, 5) == FailOutcome::kReplaced);
+  CHECK(u.mark_failed(a.id, Protocol::kV4, 5) == FailOutcome::kReplaced);
   CHECK(u.find(b.id) != nullptr);
   CHECK(u.size() == 1);
   // Pruning honours min_live as well.
@@ -476,7 +476,7 @@ TEST_CASE("revalidation candidates rotate over buckets and respect due times",
 
   // A failed entry is rechecked after 2 s, before the others are due.
   const NodeId failing = by_bucket[252][1];
-  REQUIRE(t.mark_failed(failing, now + 1 * kSec) == FailOutcome::kDemoted);
+  REQUIRE(t.mark_failed(failing, Protocol::kV4, now + 1 * kSec) == FailOutcome::kDemoted);
   CHECK(t.revalidation_candidate(now + 2 * kSec, Protocol::kV4) == nullptr);
   const PeerEntry* c = t.revalidation_candidate(now + 3 * kSec, Protocol::kV4);
   REQUIRE(c != nullptr);
@@ -498,7 +498,7 @@ TEST_CASE("revalidation candidates rotate over buckets and respect due times",
 
   // When everything is due, an entry with a failure pending still comes first, whatever
   // bucket the round-robin cursor points at.
-  REQUIRE(t.mark_failed(failing, now + 30 * kSec) == FailOutcome::kDemoted);
+  REQUIRE(t.mark_failed(failing, Protocol::kV4, now + 30 * kSec) == FailOutcome::kDemoted);
   const PeerEntry* first = t.revalidation_candidate(now + 60 * kSec, Protocol::kV4);
   REQUIRE(first != nullptr);
   CHECK(first->id == failing);
@@ -536,13 +536,15 @@ TEST_CASE("ENR updates, alive marks and stale pruning", "[discovery][peer_table]
   CHECK(t.find(p.id)->bond_ns == 0);
   CHECK(t.find(p.id)->has(Protocol::kV5));
   CHECK(t.size(Protocol::kV5) == 1);
-  CHECK(t.find(p.id)->checks_passed == 1);
+  CHECK(t.find(p.id)->live_on(Protocol::kV5).checks_passed == 1);
+  CHECK(t.find(p.id)->live(Protocol::kV5));
+  CHECK(!t.find(p.id)->live(Protocol::kV4));
 
   // Pruning: only entries both old and failing go.
   const PeerInfo q = f.fresh_at(255);
   REQUIRE(t.add_seen(q, 60) == AddOutcome::kInserted);
   CHECK(t.prune_stale(100 * kSec, 10 * kSec) == 0);  // old, but no failure
-  REQUIRE(t.mark_failed(q.id, 70) == FailOutcome::kDemoted);
+  REQUIRE(t.mark_failed(q.id, Protocol::kV4, 70) == FailOutcome::kDemoted);
   CHECK(t.prune_stale(5 * kSec, 10 * kSec) == 0);  // failing, but recent
   CHECK(t.prune_stale(100 * kSec, 10 * kSec) == 1);
   CHECK(t.find(q.id) == nullptr);
@@ -568,4 +570,259 @@ TEST_CASE("a replacement that proves alive is promoted when room appears",
   CHECK(t.find(b.id)->bond_ns == 1);
   CHECK(t.size() == 1);
   CHECK(t.size(Protocol::kV4) == 1);
+}
+
+TEST_CASE("liveness is per protocol: failures drop one protocol, the last one the entry",
+          "[discovery][peer_table][liveness]") {
+  Fixture f;
+  PeerTableConfig cfg;
+  cfg.min_live = 0;
+  PeerTable t(f.self, cfg);
+  const PeerInfo both = f.fresh_at(256, kFlagV4 | kFlagV5);
+  REQUIRE(t.add_seen(both, 0) == AddOutcome::kInserted);
+  REQUIRE(t.mark_alive(both.id, Protocol::kV4, 10) == UpdateOutcome::kUpdated);
+  REQUIRE(t.mark_alive(both.id, Protocol::kV5, 20) == UpdateOutcome::kUpdated);
+  const PeerEntry* e = t.find(both.id);
+  CHECK(e->live(Protocol::kV4));
+  CHECK(e->live(Protocol::kV5));
+  CHECK(e->live_on(Protocol::kV4).last_check_ns == 10);
+  CHECK(e->live_on(Protocol::kV5).last_check_ns == 20);
+  CHECK(e->checks_passed() == 2);
+
+  // Dead on discv5, alive on discv4: the v5 failures touch only v5's liveness.
+  CHECK(t.mark_failed(both.id, Protocol::kV5, 30) == FailOutcome::kDemoted);
+  e = t.find(both.id);
+  CHECK(!e->live(Protocol::kV5));
+  CHECK(e->live(Protocol::kV4));
+  CHECK(e->live_on(Protocol::kV5).checks_failed == 1);
+  CHECK(e->live_on(Protocol::kV4).checks_failed == 0);
+  CHECK(e->live_on(Protocol::kV5).last_check_ns == 30);
+  CHECK(e->live_on(Protocol::kV4).last_check_ns == 10);
+  CHECK(e->checks_failed() == 1);
+  CHECK(t.mark_failed(both.id, Protocol::kV5, 40) == FailOutcome::kDemoted);
+  // A passed v4 check in between does not reset the v5 count.
+  REQUIRE(t.mark_alive(both.id, Protocol::kV4, 45) == UpdateOutcome::kUpdated);
+  CHECK(t.find(both.id)->live_on(Protocol::kV5).checks_failed == 2);
+  // max_failures (3) on v5: the v5 flag and its liveness go, the entry stays for v4.
+  CHECK(t.mark_failed(both.id, Protocol::kV5, 50) == FailOutcome::kDropped);
+  e = t.find(both.id);
+  REQUIRE(e != nullptr);
+  CHECK(!e->has(Protocol::kV5));
+  CHECK(e->has(Protocol::kV4));
+  CHECK(e->live(Protocol::kV4));
+  CHECK(!e->live_on(Protocol::kV5).checked());
+  CHECK(e->live_on(Protocol::kV5).last_check_ns == 0);
+  CHECK(e->checks_failed() == 0);
+  CHECK(t.size() == 1);
+  CHECK(t.size(Protocol::kV4) == 1);
+  CHECK(t.size(Protocol::kV5) == 0);
+  // No longer a discv5 entry: no v5 revalidation, no discv5 answers.
+  CHECK(t.revalidation_candidate(100 * kSec, Protocol::kV5) == nullptr);
+  std::array<const PeerEntry*, 16> out{};
+  CHECK(t.nodes_at_distance(256, out, kFlagV5) == 0);
+  CHECK(t.nodes_at_distance(256, out, kFlagV4) == 1);
+
+  // Heard on discv5 again: the flag comes back with a clean v5 record.
+  REQUIRE(t.mark_alive(both.id, Protocol::kV5, 60) == UpdateOutcome::kUpdated);
+  CHECK(t.find(both.id)->live(Protocol::kV5));
+  CHECK(t.size(Protocol::kV5) == 1);
+
+  // v4 failures drop v4; then v5 is the last protocol, and its failures remove the entry.
+  for (int i = 0; i < 2; ++i) {
+    CHECK(t.mark_failed(both.id, Protocol::kV4, 70 + i) == FailOutcome::kDemoted);
+  }
+  CHECK(t.mark_failed(both.id, Protocol::kV4, 80) == FailOutcome::kDropped);
+  CHECK(t.find(both.id)->protocols == kFlagV5);
+  CHECK(t.size(Protocol::kV4) == 0);
+  for (int i = 0; i < 2; ++i) {
+    CHECK(t.mark_failed(both.id, Protocol::kV5, 90 + i) == FailOutcome::kDemoted);
+  }
+  CHECK(t.mark_failed(both.id, Protocol::kV5, 95) == FailOutcome::kRemoved);
+  CHECK(t.find(both.id) == nullptr);
+  CHECK(t.size() == 0);
+  CHECK(t.size(Protocol::kV5) == 0);
+}
+
+TEST_CASE("min_live protects an entry only when its last protocol fails",
+          "[discovery][peer_table][liveness]") {
+  Fixture f;
+  PeerTable t(f.self);  // min_live 8
+  const PeerInfo both = f.fresh_at(256, kFlagV4 | kFlagV5);
+  REQUIRE(t.add_seen(both, 0) == AddOutcome::kInserted);
+  for (int i = 0; i < 2; ++i) {
+    CHECK(t.mark_failed(both.id, Protocol::kV5, i) == FailOutcome::kDemoted);
+  }
+  CHECK(t.mark_failed(both.id, Protocol::kV5, 5) == FailOutcome::kDropped);
+  for (int i = 0; i < 2; ++i) {
+    CHECK(t.mark_failed(both.id, Protocol::kV4, 10 + i) == FailOutcome::kDemoted);
+  }
+  CHECK(t.mark_failed(both.id, Protocol::kV4, 20) == FailOutcome::kProtected);
+  CHECK(t.find(both.id)->protocols == kFlagV4);
+}
+
+TEST_CASE("a replacement failing on one of its protocols keeps the other",
+          "[discovery][peer_table][liveness]") {
+  Fixture f;
+  PeerTableConfig cfg;
+  cfg.bucket_size = 1;
+  PeerTable t(f.self, cfg);
+  const PeerInfo a = f.fresh_at(256);
+  const PeerInfo both = f.fresh_at(256, kFlagV4 | kFlagV5);
+  const PeerInfo v5 = f.fresh_at(256, kFlagV5);
+  REQUIRE(t.add_seen(a, 0) == AddOutcome::kInserted);
+  REQUIRE(t.add_seen(both, 0) == AddOutcome::kAddedToReplacements);
+  REQUIRE(t.add_seen(v5, 0) == AddOutcome::kAddedToReplacements);
+  CHECK(t.mark_failed(both.id, Protocol::kV5, 1) == FailOutcome::kDropped);
+  REQUIRE(t.find_any(both.id) != nullptr);
+  CHECK(t.find_any(both.id)->protocols == kFlagV4);
+  CHECK(t.size(Protocol::kV5) == 0);  // replacements never count
+  CHECK(t.mark_failed(v5.id, Protocol::kV5, 2) == FailOutcome::kRemoved);
+  CHECK(t.find_any(v5.id) == nullptr);
+  CHECK(t.replacements_size() == 1);
+}
+
+TEST_CASE("revalidation: each protocol by its own check time and interval",
+          "[discovery][peer_table][liveness]") {
+  Fixture f;
+  PeerTableConfig cfg;
+  cfg.revalidation_interval_v4_ns = 60 * kSec;
+  cfg.revalidation_interval_v5_ns = 1 * kSec;
+  PeerTable t(f.self, cfg);
+  const PeerInfo both = f.fresh_at(256, kFlagV4 | kFlagV5);
+  REQUIRE(t.add_seen(both, 0) == AddOutcome::kInserted);
+  // Never checked on either: due on both.
+  REQUIRE(t.revalidation_candidate(0, Protocol::kV4) != nullptr);
+  REQUIRE(t.mark_alive(both.id, Protocol::kV4, 0) == UpdateOutcome::kUpdated);
+  // A v4 check does not count as a v5 one.
+  REQUIRE(t.revalidation_candidate(0, Protocol::kV5) != nullptr);
+  REQUIRE(t.mark_alive(both.id, Protocol::kV5, 0) == UpdateOutcome::kUpdated);
+
+  int pings4 = 0;
+  int pings5 = 0;
+  // 8 s in 100 ms ticks, each check answered at once.
+  for (std::int64_t now = 100'000'000; now <= 8 * kSec; now += 100'000'000) {
+    if (t.revalidation_candidate(now, Protocol::kV4) != nullptr) {
+      ++pings4;
+      REQUIRE(t.mark_alive(both.id, Protocol::kV4, now) == UpdateOutcome::kUpdated);
+    }
+    if (t.revalidation_candidate(now, Protocol::kV5) != nullptr) {
+      ++pings5;
+      REQUIRE(t.mark_alive(both.id, Protocol::kV5, now) == UpdateOutcome::kUpdated);
+    }
+  }
+  CHECK(pings4 == 0);
+  CHECK(pings5 == 8);
+  CHECK(t.revalidation_candidate(59 * kSec, Protocol::kV4) == nullptr);
+  CHECK(t.revalidation_candidate(60 * kSec, Protocol::kV4) != nullptr);
+
+  // A v5 failure pending puts the entry on v5's short recheck, not on v4's.
+  REQUIRE(t.mark_alive(both.id, Protocol::kV4, 100 * kSec) == UpdateOutcome::kUpdated);
+  REQUIRE(t.mark_failed(both.id, Protocol::kV5, 100 * kSec) == FailOutcome::kDemoted);
+  CHECK(t.revalidation_candidate(102 * kSec, Protocol::kV4) == nullptr);
+  CHECK(t.revalidation_candidate(102 * kSec, Protocol::kV5) != nullptr);
+}
+
+TEST_CASE("answers prefer entries verified live on the protocol, then the rest",
+          "[discovery][peer_table][liveness]") {
+  Fixture f;
+  PeerTable t(f.self);
+  for (int i = 0; i < 600; ++i) {
+    const int d = 217 + i % 40;
+    const std::uint8_t flags = i % 3 == 0 ? kFlagV4 : i % 3 == 1 ? kFlagV5 : kFlagV4 | kFlagV5;
+    (void)t.add_seen(f.fresh_at(d, flags), i);
+  }
+  std::vector<NodeId> ids;
+  t.for_each([&](const PeerEntry& e) { ids.push_back(e.id); });
+  REQUIRE(ids.size() > 300);
+  // A few entries live on v4, a few on v5 (fewer than an answer holds), and some failed on v4
+  // after passing (not live any more).
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const PeerEntry* e = t.find(ids[i]);
+    if (i % 53 == 0 && e->has(Protocol::kV4)) {
+      REQUIRE(t.mark_alive(ids[i], Protocol::kV4, 1000) == UpdateOutcome::kUpdated);
+    }
+    if (i % 47 == 0 && e->has(Protocol::kV5)) {
+      REQUIRE(t.mark_alive(ids[i], Protocol::kV5, 1000) == UpdateOutcome::kUpdated);
+    }
+    if (i % 11 == 0 && e->has(Protocol::kV4)) {
+      REQUIRE(t.mark_alive(ids[i], Protocol::kV4, 1000) == UpdateOutcome::kUpdated);
+      REQUIRE(t.mark_failed(ids[i], Protocol::kV4, 2000) == FailOutcome::kDemoted);
+    }
+  }
+  std::vector<const PeerEntry*> all;
+  t.for_each([&](const PeerEntry& e) { all.push_back(&e); });
+
+  std::vector<NodeId> targets;
+  for (int i = 0; i < 60; ++i) {
+    targets.push_back(random_id(f.rng));
+    targets.push_back(f.id_at(210 + i % 47));
+  }
+  for (const NodeId& target : targets) {
+    for (Protocol p : kProtocols) {
+      const std::uint8_t flags = flag_of(p);
+      // Expected: live on p by distance, then the others by distance.
+      std::vector<const PeerEntry*> live;
+      std::vector<const PeerEntry*> rest;
+      for (const PeerEntry* e : all) {
+        if (e->has(p)) {
+          (e->live(p) ? live : rest).push_back(e);
+        }
+      }
+      const auto by_distance = [&](const PeerEntry* a, const PeerEntry* b) {
+        return xor_distance(target, a->id) < xor_distance(target, b->id);
+      };
+      std::sort(live.begin(), live.end(), by_distance);
+      std::sort(rest.begin(), rest.end(), by_distance);
+      REQUIRE(live.size() < 16);  // the live ones do not fill an answer: the rest must
+      live.insert(live.end(), rest.begin(), rest.end());
+      std::array<const PeerEntry*, 16> out{};
+      REQUIRE(t.closest(target, 16, out, flags, true) == 16);
+      for (std::size_t i = 0; i < 16; ++i) {
+        REQUIRE(out[i]->id == live[i]->id);
+      }
+    }
+  }
+
+  std::size_t live4 = 0;
+  for (const PeerEntry* e : all) {
+    live4 += e->live(Protocol::kV4);
+  }
+  REQUIRE(live4 >= 3);
+  // A small answer has room for the live ones only: no unverified entry is in it.
+  std::array<const PeerEntry*, 3> few{};
+  for (const NodeId& target : targets) {
+    REQUIRE(t.closest(target, 3, few, kFlagV4, true) == 3);
+    for (const PeerEntry* e : few) {
+      CHECK(e->live(Protocol::kV4));
+    }
+  }
+
+  // nodes_at_distance: the live ones of the bucket first, then the others.
+  for (int d = 217; d <= 256; ++d) {
+    for (Protocol p : kProtocols) {
+      std::array<const PeerEntry*, 16> out{};
+      const std::size_t n = t.nodes_at_distance(d, out, flag_of(p), true);
+      REQUIRE(n == t.nodes_at_distance(d, out, flag_of(p)));  // same set size
+      const std::size_t n_pref = t.nodes_at_distance(d, out, flag_of(p), true);
+      bool seen_rest = false;
+      std::size_t live_count = 0;
+      for (std::size_t i = 0; i < n_pref; ++i) {
+        const bool live = out[i]->live(p);
+        CHECK(!(live && seen_rest));
+        seen_rest = seen_rest || !live;
+        live_count += live;
+      }
+      std::size_t expected_live = 0;
+      for (const PeerEntry* e : all) {
+        expected_live += log_distance(f.self, e->id) == d && e->live(p);
+      }
+      CHECK(live_count == expected_live);
+      // With room for one only, it is a live one when the bucket has any.
+      std::array<const PeerEntry*, 1> one{};
+      if (expected_live > 0) {
+        REQUIRE(t.nodes_at_distance(d, one, flag_of(p), true) == 1);
+        CHECK(one[0]->live(p));
+      }
+    }
+  }
 }
