@@ -532,6 +532,41 @@ TEST_CASE("dataplane.socket: buffer sizes in bytes, 8 MiB by default, 0 = kernel
   CHECK(unknown.key == "dataplane.socket.rcvbuf_force");
 }
 
+TEST_CASE("request rate limits and dataplane.dpdk.allow_martian: values and errors",
+          "[control][config]") {
+  auto def = parse_config("mode: node\n");
+  REQUIRE(def);
+  CHECK(def->discv4.request_rate_per_ip == 100);
+  CHECK(def->discv4.request_rate_per_node == 10);
+  CHECK(def->discv5.request_rate_per_ip == 100);
+  CHECK(def->discv5.request_rate_per_node == 10);
+  CHECK(def->dataplane.dpdk.allow_martian.empty());
+  auto set = parse_config(
+      "discv4:\n  request_rate_per_ip: 0\n  request_rate_per_node: 3\n"
+      "discv5:\n  request_rate_per_ip: 7\n"
+      "dataplane:\n  dpdk:\n    allow_martian: [127.0.0.0/8]\n");
+  REQUIRE(set);
+  CHECK(set->discv4.request_rate_per_ip == 0);
+  CHECK(set->discv4.request_rate_per_node == 3);
+  CHECK(set->discv5.request_rate_per_ip == 7);
+  CHECK(set->discv5.request_rate_per_node == 10);
+  REQUIRE(set->dataplane.dpdk.allow_martian.size() == 1);
+  CHECK(set->dataplane.dpdk.allow_martian[0].contains(IpAddress::v4(127, 1, 2, 3)));
+
+  test::TempDir dir;
+  auto rate = load_error(dir, "mode: node\ndiscv5:\n  request_rate_per_node: fast\n");
+  CHECK(rate.key == "discv5.request_rate_per_node");
+  CHECK(rate.line == 3);
+  auto huge = load_error(dir, "discv4:\n  request_rate_per_ip: 2000000\n");
+  CHECK(huge.key == "discv4.request_rate_per_ip");
+  CHECK(huge.line == 2);
+  auto martian =
+      load_error(dir, "dataplane:\n  dpdk:\n    allow_martian: [127.0.0.0/8, loopback]\n");
+  CHECK(martian.key == "dataplane.dpdk.allow_martian[1]");
+  CHECK(martian.line == 3);
+  CHECK(contains(martian.message, "bad CIDR"));
+}
+
 TEST_CASE("error: malformed YAML and missing file", "[control][config]") {
   test::TempDir dir;
   auto e = load_error(dir, "mode: node\nnetwork:\n  listen: [127.0.0.1\n  external_ip: auto\n");
