@@ -7,6 +7,7 @@
 #include <atomic>
 #include <charconv>
 #include <map>
+#include <string_view>
 #include <thread>
 
 #include <httplib.h>
@@ -237,6 +238,8 @@ struct ApiServer::Impl {
     j["protocols"] = protocols;
     j["mode"] = std::string(to_string(appliance.config().mode));
     j["backend"] = std::string(to_string(appliance.config().dataplane.backend));
+    // Datagrams the kernel dropped for a full socket receive buffer (socket backend).
+    j["kernel_rx_dropped"] = loop_drops(s, "kernel_rx_overflow");
     j["snapshot"] = snapshot_json(s, now);
     reply(res, 200, j);
   }
@@ -355,6 +358,16 @@ struct ApiServer::Impl {
                {"snapshot", snapshot_json(s, now)}});
   }
 
+  // A backend drop reason's count (all workers), 0 when the backend has no such reason.
+  static std::uint64_t loop_drops(const CoreSnapshot& s, std::string_view reason) {
+    for (const auto& [name, count] : s.loop.drops) {
+      if (name == reason) {
+        return count;
+      }
+    }
+    return 0;
+  }
+
   // ---- GET /v1/health ----
   void health(httplib::Response& res) {
     const std::int64_t now = now_mono_ns();
@@ -370,7 +383,8 @@ struct ApiServer::Impl {
            {"stale", stale},
            {"shut_down", s.shut_down},
            {"peers", s.peers.size()},
-           {"sessions", s.sessions}};
+           {"sessions", s.sessions},
+           {"kernel_rx_dropped", loop_drops(s, "kernel_rx_overflow")}};
     if (!ok) {
       j["error"] = s.shut_down ? "the core has shut down" : "the snapshot is stale";
     }

@@ -56,6 +56,30 @@ constexpr std::size_t kRecentLookups = 16;
 // Revalidate ticks: each tick checks one due entry of the protocol.
 constexpr auto kRevalidateTick = std::chrono::milliseconds(100);
 
+// Request limits from the YAML rates: bursts of twice the rate, as the WHOAREYOU limit.
+disc::RequestLimits request_limits(std::uint32_t per_ip, std::uint32_t per_node) {
+  disc::RequestLimits l = disc::kDefaultRequestLimits;
+  l.per_ip_rate = per_ip;
+  l.per_ip_burst = per_ip * 2;
+  l.per_node_rate = per_node;
+  l.per_node_burst = per_node * 2;
+  return l;
+}
+
+net::SocketOptions socket_options(const Config& config) {
+  return net::SocketOptions{config.dataplane.socket.rcvbuf, config.dataplane.socket.sndbuf};
+}
+
+// What the kernel made of dataplane.socket.rcvbuf/sndbuf (it doubles the figure it is given;
+// without CAP_NET_ADMIN, net.core.rmem_max/wmem_max cap it).
+void log_socket_buffers(const Config& config, const net::SocketPort& port) {
+  const net::SocketBuffers& b = port.buffers();
+  logger().info(
+      "dataplane: socket buffers: rcvbuf {} B (asked {}), sndbuf {} B (asked {}){}", b.rcvbuf,
+      config.dataplane.socket.rcvbuf, b.sndbuf, config.dataplane.socket.sndbuf,
+      b.forced ? "" : "; SO_*BUFFORCE not permitted: capped by net.core.rmem_max/wmem_max");
+}
+
 }  // namespace
 
 disc::Time SystemClock::now() const noexcept {
@@ -478,6 +502,7 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
         } else {
           own.drops = {{"tx_dropped", pinned->socket.tx_dropped},
                        {"rx_oversize", pinned->socket.rx_oversize},
+                       {"kernel_rx_overflow", pinned->socket.kernel_rx_dropped},
                        {"errors", pinned->socket.errors}};
         }
         s.loop.rx_packets += own.rx_packets;
@@ -510,6 +535,7 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
       l.empty_polls = c.idle;
       l.drops.emplace_back("tx_dropped", c.tx_dropped);
       l.drops.emplace_back("rx_oversize", c.rx_oversize);
+      l.drops.emplace_back("kernel_rx_overflow", c.kernel_rx_dropped);
       l.drops.emplace_back("errors", c.errors);
     } else if (dpdk) {
       const auto& c = dpdk->counters();
@@ -723,6 +749,7 @@ disc::ServerConfig engine_config_of(const Config& config) {
   sc.table.replacements = config.table.replacements;
   sc.table.ip4_bucket_limit = sc.table.ip6_bucket_limit = config.table.bucket_ip_limit;
   sc.table.ip4_table_limit = sc.table.ip6_table_limit = config.table.table_ip_limit;
+  sc.table.ip_limit_exempt = config.table.ip_limit_exempt;
   sc.table.revalidation_interval_v4_ns = ns_of(config.timers.revalidate_interval.discv4);
   sc.table.revalidation_interval_v5_ns = ns_of(config.timers.revalidate_interval.discv5);
   sc.bond_lifetime_ns = ns_of(config.discv4.bond_lifetime);
@@ -736,6 +763,10 @@ disc::ServerConfig engine_config_of(const Config& config) {
   sc.whoareyou_global_rate = config.discv5.whoareyou_rate_global;
   sc.whoareyou_global_burst = disc::whoareyou_global_burst_of(config.discv5.whoareyou_rate_global);
   sc.v5_request_timeout_ns = ns_of(config.discv5.request_timeout);
+  sc.v4_request_limits =
+      request_limits(config.discv4.request_rate_per_ip, config.discv4.request_rate_per_node);
+  sc.v5_request_limits =
+      request_limits(config.discv5.request_rate_per_ip, config.discv5.request_rate_per_node);
   for (const Config::ForkId& f : config.fork_filter.accept) {
     if (sc.fork_filter.count < sc.fork_filter.accepted.size()) {
       sc.fork_filter.accepted[sc.fork_filter.count++] = enr::ForkId{f.hash, f.next};
@@ -788,7 +819,8 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
     }
     impl->rng.fill(
         MutableByteView(reinterpret_cast<std::uint8_t*>(&steer_seed), sizeof steer_seed));
-    auto group = net::SocketPort::create_group(config.network.listen, n_workers, steer_seed);
+    auto group = net::SocketPort::create_group(config.network.listen, n_workers, steer_seed,
+                                               socket_options(config));
     if (!group) {
       return fail("cannot bind " + std::to_string(n_workers) +
                   " SO_REUSEPORT UDP sockets (with "
@@ -796,6 +828,7 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
                   config.network.listen.to_string() + ": " + net::to_string(group.error()));
     }
     impl->bound = (*group)[0]->local_endpoint();
+    log_socket_buffers(config, *(*group)[0]);
     impl->socket = std::move((*group)[0]);
     for (std::uint32_t k = 1; k < n_workers; ++k) {
       extra_sockets.push_back(std::move((*group)[k]));
@@ -804,12 +837,13 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
       announce = config.network.listen.ip;
     }
   } else if (config.dataplane.backend == Backend::kSocket) {
-    auto port = net::SocketPort::create(config.network.listen);
+    auto port = net::SocketPort::create(config.network.listen, socket_options(config));
     if (!port) {
       return fail("cannot bind UDP " + config.network.listen.to_string() + ": " +
                   net::to_string(port.error()));
     }
     impl->bound = (*port)->local_endpoint();
+    log_socket_buffers(config, **port);
     impl->socket = std::move(*port);
     if (!announce && !config.network.listen.ip.is_unspecified()) {
       announce = config.network.listen.ip;
@@ -836,6 +870,7 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
       dc.gateway_mac = *d.gateway_mac;
     }
     dc.vlan_id = d.vlan.value_or(0);
+    dc.allow_martian = d.allow_martian;
     if (n_workers > 1) {
       // One port, N queue handles: RSS where the port offers it, else the software
       // distributor on worker 0 (docs/multicore.md).

@@ -419,8 +419,18 @@ class Parser {
              [&](auto& n, auto& k) {
                return parse_enum(n, k, out.backend, {Backend::kSocket, Backend::kDpdk}, "backend");
              }},
+            {"socket", [&](auto& n, auto& k) { return parse_socket(n, k, out.socket); }},
             {"dpdk", [&](auto& n, auto& k) { return parse_dpdk(n, k, out.dpdk); }},
             {"workers", [&](auto& n, auto& k) { return parse_uint(n, k, out.workers, 1, 16); }},
+        });
+  }
+
+  Status parse_socket(const YAML::Node& node, const std::string& key, Config::Socket& out) {
+    return parse_map(
+        node, key,
+        {
+            {"rcvbuf", [&](auto& n, auto& k) { return parse_uint(n, k, out.rcvbuf, 0, 1u << 30); }},
+            {"sndbuf", [&](auto& n, auto& k) { return parse_uint(n, k, out.sndbuf, 0, 1u << 30); }},
         });
   }
 
@@ -469,6 +479,8 @@ class Parser {
                out.vlan = v;
                return Status();
              }},
+            {"allow_martian",
+             [&](auto& n, auto& k) { return parse_cidr_list(n, k, out.allow_martian); }},
         });
   }
 
@@ -509,6 +521,8 @@ class Parser {
              [&](auto& n, auto& k) { return parse_uint(n, k, out.bucket_ip_limit, 1, 256); }},
             {"table_ip_limit",
              [&](auto& n, auto& k) { return parse_uint(n, k, out.table_ip_limit, 1, 65536); }},
+            {"ip_limit_exempt",
+             [&](auto& n, auto& k) { return parse_cidr_list(n, k, out.ip_limit_exempt); }},
         });
   }
 
@@ -528,6 +542,14 @@ class Parser {
             {"amplification_burst_global",
              [&](auto& n, auto& k) {
                return parse_uint(n, k, out.amplification_burst_global, 360, 1u << 30);
+             }},
+            {"request_rate_per_ip",
+             [&](auto& n, auto& k) {
+               return parse_uint(n, k, out.request_rate_per_ip, 0, 1u << 20);
+             }},
+            {"request_rate_per_node",
+             [&](auto& n, auto& k) {
+               return parse_uint(n, k, out.request_rate_per_node, 0, 1u << 20);
              }},
         });
   }
@@ -549,6 +571,14 @@ class Parser {
             {"whoareyou_rate_global",
              [&](auto& n, auto& k) {
                return parse_uint(n, k, out.whoareyou_rate_global, 1, 1u << 24);
+             }},
+            {"request_rate_per_ip",
+             [&](auto& n, auto& k) {
+               return parse_uint(n, k, out.request_rate_per_ip, 0, 1u << 20);
+             }},
+            {"request_rate_per_node",
+             [&](auto& n, auto& k) {
+               return parse_uint(n, k, out.request_rate_per_node, 0, 1u << 20);
              }},
             {"request_timeout",
              [&](auto& n, auto& k) { return parse_duration_field(n, k, out.request_timeout); }},

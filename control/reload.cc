@@ -80,6 +80,7 @@ ReloadPlan plan_reload(const Config& a, const Config& b) {
 
   d.restart("dataplane.backend", a.dataplane.backend, b.dataplane.backend);
   d.restart("dataplane.dpdk", a.dataplane.dpdk, b.dataplane.dpdk);
+  d.restart("dataplane.socket", a.dataplane.socket, b.dataplane.socket);
   d.restart("timers.revalidate_interval", a.timers.revalidate_interval,
             b.timers.revalidate_interval);
   d.restart("timers.lookup_interval", a.timers.lookup_interval, b.timers.lookup_interval);
@@ -90,8 +91,13 @@ ReloadPlan plan_reload(const Config& a, const Config& b) {
   d.restart("table.replacements", a.table.replacements, b.table.replacements);
   d.restart("table.bucket_ip_limit", a.table.bucket_ip_limit, b.table.bucket_ip_limit);
   d.restart("table.table_ip_limit", a.table.table_ip_limit, b.table.table_ip_limit);
+  d.restart("table.ip_limit_exempt", a.table.ip_limit_exempt, b.table.ip_limit_exempt);
   d.restart("discv4.bond_lifetime", a.discv4.bond_lifetime, b.discv4.bond_lifetime);
   d.restart("discv4.request_timeout", a.discv4.request_timeout, b.discv4.request_timeout);
+  d.restart("discv4.request_rate_per_ip", a.discv4.request_rate_per_ip,
+            b.discv4.request_rate_per_ip);
+  d.restart("discv4.request_rate_per_node", a.discv4.request_rate_per_node,
+            b.discv4.request_rate_per_node);
   d.restart("discv5.max_sessions", a.discv5.max_sessions, b.discv5.max_sessions);
   d.restart("discv5.session_idle_timeout", a.discv5.session_idle_timeout,
             b.discv5.session_idle_timeout);
@@ -100,6 +106,10 @@ ReloadPlan plan_reload(const Config& a, const Config& b) {
   d.restart("discv5.whoareyou_rate_global", a.discv5.whoareyou_rate_global,
             b.discv5.whoareyou_rate_global);
   d.restart("discv5.request_timeout", a.discv5.request_timeout, b.discv5.request_timeout);
+  d.restart("discv5.request_rate_per_ip", a.discv5.request_rate_per_ip,
+            b.discv5.request_rate_per_ip);
+  d.restart("discv5.request_rate_per_node", a.discv5.request_rate_per_node,
+            b.discv5.request_rate_per_node);
   // A field added to these sections later and not listed above still shows, as its section.
   if (plan.changes.size() == before_limits) {
     d.restart("table", a.table, b.table);

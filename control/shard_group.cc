@@ -44,6 +44,11 @@ disc::ServerConfig per_shard_limits(disc::ServerConfig c, std::uint32_t shards) 
   c.v4_max_pending = share(c.v4_max_pending);
   c.whoareyou_global_rate = share(c.whoareyou_global_rate);
   c.whoareyou_global_burst = share(c.whoareyou_global_burst);
+  // Request limits are per source IP and per node id, like the WHOAREYOU per-IP limit: a
+  // node's endpoint always lands on the same shard, so its rate is not divided (an honest
+  // peer would see 1/N of it); what is divided is the memory that tracks the keys.
+  c.v4_request_limits.max_keys = share(c.v4_request_limits.max_keys);
+  c.v5_request_limits.max_keys = share(c.v5_request_limits.max_keys);
   // The global credit must still pay for one Pong and one Ping (a first contact's bond; the
   // config's minimum, 360 B): below that a shard could never answer an unbonded peer.
   c.v4_amp_global_burst =

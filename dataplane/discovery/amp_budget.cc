@@ -37,6 +37,13 @@ void AmpBudget::spend(const IpAddress& ip, std::size_t bytes) noexcept {
   global_ -= n;
 }
 
+void AmpBudget::spend_held(const IpAddress& ip, std::size_t bytes) noexcept {
+  const auto n = static_cast<std::int64_t>(bytes);
+  std::int64_t& credit = account(ip);
+  credit = std::max<std::int64_t>(0, credit - n);
+  global_ = std::max<std::int64_t>(0, global_ - n);
+}
+
 std::int64_t AmpBudget::ip_credit(const IpAddress& ip) noexcept {
   const std::int64_t* credit = ips_.peek(ip);
   return credit != nullptr ? *credit : per_ip_burst_;

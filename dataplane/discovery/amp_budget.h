@@ -8,8 +8,11 @@
 // pays every byte sent to an unverified endpoint; nothing refills with time. So over any
 // sequence of packets: bytes sent to an IP <= bytes received from it + per_ip_burst, and in
 // total <= bytes received + global_burst (an IP evicted from the LRU comes back full; the
-// global account is the bound then). The burst lets a first contact bond at once (a Pong and
-// a Ping for one Ping); an honest peer's Pong pays our Ping back.
+// global account is the bound then), except that a Pong (a reflection about the size of its
+// Ping, never refused) may be sent on an empty account: then bytes sent exceed bytes
+// received by at most what the Pongs are larger than their Pings. The burst lets a first
+// contact bond at once (a Pong and a Ping for one Ping); an honest peer's Pong pays our Ping
+// back.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +32,10 @@ class AmpBudget {
   bool affordable(const IpAddress& ip, std::size_t bytes) noexcept;
   // Pays for `bytes` sent to `ip` (call after affordable() with at least that many).
   void spend(const IpAddress& ip, std::size_t bytes) noexcept;
+  // Pays for `bytes` sent to `ip` out of what the accounts hold, down to zero, for a reply
+  // that is owed whatever the balance (the Pong, about the size of its Ping): it is never
+  // refused, but it uses up the credit that would pay for anything larger.
+  void spend_held(const IpAddress& ip, std::size_t bytes) noexcept;
 
   std::int64_t ip_credit(const IpAddress& ip) noexcept;
   std::int64_t global_credit() const noexcept { return global_; }

@@ -49,6 +49,10 @@ std::string_view to_string(Drop d) {
       return "policy_not_allowed";
     case Drop::kV4AmpLimited:
       return "v4_amplification_limited";
+    case Drop::kV4RequestLimited:
+      return "v4_request_rate_limited";
+    case Drop::kV5RequestLimited:
+      return "v5_request_rate_limited";
     case Drop::kCount:
       break;
   }

@@ -37,7 +37,8 @@ Discv4State::Discv4State(Engine& engine)
       seen_(engine.config().v4_max_pending * 4),
       late_pings_(std::max<std::uint32_t>(64, engine.config().v4_max_pending / 4)),
       amp_(engine.config().v4_amp_ips, engine.config().v4_amp_per_ip_burst,
-           engine.config().v4_amp_global_burst) {}
+           engine.config().v4_amp_global_burst),
+      requests_(engine.config().v4_request_limits) {}
 
 std::uint64_t Discv4State::expiration() const noexcept {
   return static_cast<std::uint64_t>(engine_.now().unix_s + engine_.config().v4_expiration_s);
@@ -74,6 +75,12 @@ bool Discv4State::verify_request(const v4wire::Packet& p, std::uint64_t expirati
   }
   if (!bonded(p.sender_id, from.ip)) {
     engine_.counters().drop(Drop::kV4Unbonded);
+    return false;
+  }
+  // Bonded, yet the answer is up to ~20x the request (two Neighbors of ~1 KB for ~100 B):
+  // per source IP and per node id, a peer gets a few requests a second, not line rate.
+  if (!requests_.allow(from.ip, p.sender_id, engine_.now().mono_ns)) {
+    engine_.counters().drop(Drop::kV4RequestLimited);
     return false;
   }
   return true;
@@ -155,14 +162,14 @@ void Discv4State::handle_ping(const v4wire::Packet& p, const v4wire::Ping& m,
   if (expired(m.expiration)) {
     return;
   }
-  // A sender without an endpoint proof at this IP is unverified: both packets we answer
-  // with are paid from the amplification budget (the Pong first: the protocol wants it).
+  // A sender without an endpoint proof at this IP is unverified. Its Pong is always sent: it
+  // is about the size of the Ping it answers (no amplification), and refusing it would starve
+  // honest nodes that share an address (carrier NAT, several clients on one host) once their
+  // account ran dry. It is paid from what the account holds, never refused; the bond Ping,
+  // the packet that is more than the request, is paid from the budget or not sent.
   const bool unverified = !bonded(p.sender_id, from.ip);
   bool ponged = false;
-  MutableByteView buf;
-  if (unverified && !amp_.affordable(from.ip, kV4ReplyMax)) {
-    engine_.counters().drop(Drop::kV4AmpLimited);
-  } else if (buf = engine_.tx_buffer(); !buf.empty()) {
+  if (MutableByteView buf = engine_.tx_buffer(); !buf.empty()) {
     v4wire::Pong pong;
     pong.to = {from.ip, from.port, m.from.tcp};
     pong.ping_hash = p.hash;
@@ -171,7 +178,7 @@ void Discv4State::handle_ping(const v4wire::Packet& p, const v4wire::Ping& m,
     auto enc = v4wire::encode_pong(engine_.local().private_key, pong, buf);
     if (enc) {
       if (unverified) {
-        amp_.spend(from.ip, enc->size);
+        amp_.spend_held(from.ip, enc->size);
       }
       count_tx(PacketType::kPong, enc->size, from);
       ponged = true;
@@ -180,7 +187,7 @@ void Discv4State::handle_ping(const v4wire::Packet& p, const v4wire::Ping& m,
     }
   }
   if (!ponged && unverified) {
-    return;  // no Pong (over budget, TX full): nothing proved to them, nothing to remember
+    return;  // no Pong (TX full): nothing proved to them, nothing to remember
   }
 
   // They pinged and we answered: from their side we are now verified.
@@ -620,6 +627,7 @@ void Discv4State::prune() noexcept {
   bonds_.erase_if([&](const NodeId&, const Bond& b) {
     return now - std::max(b.pong_received_ns, b.ping_received_ns) > lifetime;
   });
+  requests_.prune(now, 60 * kSecond);  // idle buckets would be full again long before
 }
 
 }  // namespace discplane::disc

@@ -11,6 +11,7 @@
 
 #include "amp_budget.h"
 #include "engine.h"
+#include "rate_limit.h"
 
 namespace discplane::disc {
 
@@ -116,6 +117,7 @@ class Discv4State {
   FixedLruMap<NodeId, PendingPing, NodeIdHash> late_pings_;
   CachedFindNode cached_findnode_;
   AmpBudget amp_;
+  RequestLimiter requests_;  // FindNode / ENRRequest from bonded peers
   std::array<v4wire::NeighborNode, 16> neighbor_scratch_{};
   std::array<PeerInfo, 16> found_scratch_{};
 };

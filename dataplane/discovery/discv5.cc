@@ -10,6 +10,8 @@
 
 #include "discplane/wire/v5wire.h"
 
+#include "rate_limit.h"
+
 namespace discplane::disc {
 
 using v5wire::MessageType;
@@ -57,11 +59,6 @@ struct SessionKeyHash {
     return NodeIdHash{}(k.id) ^ static_cast<std::size_t>(mix64(EndpointHash{}(k.endpoint)));
   }
 };
-struct IpHash {
-  std::size_t operator()(const IpAddress& ip) const noexcept {
-    return EndpointHash{}(Endpoint{ip, 0});
-  }
-};
 // Request ids and nonces are ours (random): mixing is enough.
 struct U64Hash {
   std::size_t operator()(std::uint64_t v) const noexcept {
@@ -77,29 +74,6 @@ struct NonceHash {
     return static_cast<std::size_t>(mix64(a ^ (static_cast<std::uint64_t>(b) << 17)));
   }
 };
-
-struct TokenBucket {
-  double tokens = 0;
-  std::int64_t last_ns = 0;
-  bool used = false;
-};
-
-// Takes one token; refills at `rate` per second up to `burst`.
-bool take_token(TokenBucket& b, std::uint32_t rate, std::uint32_t burst, std::int64_t now) {
-  if (!b.used) {
-    b.used = true;
-    b.tokens = burst;
-  } else {
-    const double elapsed = static_cast<double>(now - b.last_ns) / static_cast<double>(kSecond);
-    b.tokens = std::min<double>(burst, b.tokens + elapsed * rate);
-  }
-  b.last_ns = now;
-  if (b.tokens >= 1.0) {
-    b.tokens -= 1.0;
-    return true;
-  }
-  return false;
-}
 
 std::uint64_t load_req_id(ByteView req_id) {
   std::uint64_t v = 0;
@@ -192,6 +166,7 @@ struct Discv5State::Impl {
   void handle_findnode(const v5wire::FindNode& m, const SessionKey& key) noexcept;
   void handle_nodes(const v5wire::Nodes& m, const SessionKey& key) noexcept;
   void handle_talkreq(const v5wire::TalkReq& m, const SessionKey& key) noexcept;
+  bool request_allowed(const SessionKey& key) noexcept;
   void handle_talkresp(const v5wire::TalkResp& m, const SessionKey& key) noexcept;
   Request* solicited(ByteView req_id, Kind kind, const SessionKey& key) noexcept;
 
@@ -213,8 +188,9 @@ struct Discv5State::Impl {
   // A WHOAREYOU carries no source id, only the nonce of the packet it answers: this map
   // finds the request from that nonce.
   FixedLruMap<v5wire::Nonce, std::uint64_t, NonceHash> by_nonce;
-  FixedLruMap<IpAddress, TokenBucket, IpHash> ip_buckets;
+  KeyedRateLimiter<IpAddress, IpOnlyHash> whoareyou_ips;
   TokenBucket global_bucket;
+  RequestLimiter request_limiter;
   std::uint32_t random_packet_counter = 0;
 
   // Scratch, reused for every packet.
@@ -245,7 +221,8 @@ Discv5State::Impl::Impl(Engine& e)
       challenges(e.config().max_challenges),
       requests(e.config().v5_max_pending),
       by_nonce(e.config().v5_max_pending),
-      ip_buckets(e.config().whoareyou_rate_limit_ips) {}
+      whoareyou_ips(e.config().whoareyou_rate_limit_ips),
+      request_limiter(e.config().v5_request_limits) {}
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -325,11 +302,7 @@ std::optional<v5wire::Nonce> Discv5State::Impl::send_on_session(const SessionKey
 bool Discv5State::Impl::whoareyou_allowed(const IpAddress& ip) noexcept {
   const ServerConfig& c = engine.config();
   const std::int64_t now = engine.now().mono_ns;
-  TokenBucket* b = ip_buckets.find(ip);
-  if (b == nullptr) {
-    b = ip_buckets.insert(ip, TokenBucket{}).value;
-  }
-  if (!take_token(*b, c.whoareyou_per_ip_rate, c.whoareyou_per_ip_burst, now)) {
+  if (!whoareyou_ips.allow(ip, c.whoareyou_per_ip_rate, c.whoareyou_per_ip_burst, now)) {
     return false;
   }
   return take_token(global_bucket, c.whoareyou_global_rate, c.whoareyou_global_burst, now);
@@ -524,11 +497,18 @@ void Discv5State::Impl::on_whoareyou(const v5wire::Header& h, const Endpoint& fr
 // once its first message decrypted.
 void Discv5State::Impl::on_handshake(const v5wire::Header& h, const Endpoint& from) noexcept {
   const SessionKey key{h.src_id, from};
-  const Challenge* c = challenges.peek(key);
-  if (c == nullptr) {
+  const Challenge* found = challenges.peek(key);
+  if (found == nullptr) {
     engine.counters().drop(Drop::kV5BadHandshake);
     return;
   }
+  // The challenge is used up by this packet whether or not it is accepted (as geth's codec):
+  // kept after a refusal, it would be re-sent for the node's next packets with the nonce of
+  // this one, which the peer ignores as unsolicited, and the peer would be stuck until it
+  // expired. A fresh trigger now gets a fresh WHOAREYOU.
+  const Challenge challenge = *found;
+  const Challenge* c = &challenge;
+  (void)challenges.erase(key);
   std::optional<enr::Record> record;
   crypto::PublicKey remote{};
   if (!h.record.empty()) {
@@ -568,7 +548,6 @@ void Discv5State::Impl::on_handshake(const v5wire::Header& h, const Endpoint& fr
     return;
   }
   store_session(key, std::move(s));
-  (void)challenges.erase(key);
   ++engine.counters().v5_handshakes_accepted;
   // As geth: an inbound handshake puts the node in the table only when it can be contacted
   // back, i.e. its record carries a UDP endpoint (or we already hold it). Clients whose
@@ -645,11 +624,26 @@ void Discv5State::Impl::handle_pong(const v5wire::Pong& m, const SessionKey& key
                  m.enr_seq);
 }
 
+// FINDNODE and TALKREQ draw answers larger than they are (up to ~5 KB of NODES for ~100 B):
+// even on an established session they are rate limited per source IP and per node id, so
+// one peer cannot turn the node into a traffic source at line rate. Honest peers ask a few
+// times per lookup, far below the limits.
+bool Discv5State::Impl::request_allowed(const SessionKey& key) noexcept {
+  if (request_limiter.allow(key.endpoint.ip, key.id, engine.now().mono_ns)) {
+    return true;
+  }
+  engine.counters().drop(Drop::kV5RequestLimited);
+  return false;
+}
+
 // ---- FINDNODE/v5 -----------------------------------------------------------------------------
 // Distance 0 is our own record; others come from the table (entries with a record only).
 // Duplicates are skipped (as geth); at most findnode_results records, split into NODES
 // messages of <= 1280 bytes, each carrying the total.
 void Discv5State::Impl::handle_findnode(const v5wire::FindNode& m, const SessionKey& key) noexcept {
+  if (!request_allowed(key)) {
+    return;
+  }
   const std::size_t limit =
       std::min<std::size_t>(engine.config().findnode_results, record_scratch.size());
   std::bitset<v5wire::kMaxDistance + 1> seen;
@@ -759,6 +753,9 @@ void Discv5State::Impl::handle_nodes(const v5wire::Nodes& m, const SessionKey& k
 // ---- TALKREQ/v5 ------------------------------------------------------------------------------
 // The registered handler's answer, or an empty TALKRESP for an unknown protocol.
 void Discv5State::Impl::handle_talkreq(const v5wire::TalkReq& m, const SessionKey& key) noexcept {
+  if (!request_allowed(key)) {
+    return;
+  }
   ++engine.counters().v5_talk_requests;
   std::size_t size = 0;
   if (TalkHandler* handler = engine.talk_handler(m.protocol)) {
@@ -1018,8 +1015,8 @@ void Discv5State::prune() noexcept {
   s.challenges.erase_if([&](const SessionKey&, const Impl::Challenge& c) {
     return now - c.sent_ns >= handshake_timeout;
   });
-  s.ip_buckets.erase_if(
-      [&](const IpAddress&, const TokenBucket& b) { return now - b.last_ns > kBucketIdleNs; });
+  s.whoareyou_ips.prune(now, kBucketIdleNs);
+  s.request_limiter.prune(now, kBucketIdleNs);
 }
 
 void Discv5State::cancel_lookup(std::uint32_t lookup_slot) noexcept {

@@ -187,10 +187,12 @@ const PeerEntry* PeerTable::find_any(const NodeId& id) const noexcept {
 // ---- IP limits ---------------------------------------------------------------------------
 
 bool PeerTable::exempt(const IpAddress& ip) const noexcept {
-  if (config_.ip_limit_exempt_local && (ip.is_loopback() || ip.is_link_local())) {
-    return true;
+  for (const Cidr& c : config_.ip_limit_exempt) {
+    if (c.contains(ip)) {
+      return true;
+    }
   }
-  return config_.ip_limit_exempt_private && ip.is_private();
+  return false;
 }
 
 std::uint32_t PeerTable::subnet_count(const IpAddress& ip) const noexcept {

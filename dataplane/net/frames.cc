@@ -61,6 +61,20 @@ bool parse_ndp_options(ByteView options, std::uint8_t want_type, ParsedFrame& ou
   return true;
 }
 
+// Martian sources are dropped unless the operator allowed their range. The allow list is
+// read only for a martian, so the common case costs is_martian's compares.
+bool refused_source(const IpAddress& src, const Interface& self) noexcept {
+  if (!is_martian(src, self)) {
+    return false;
+  }
+  for (const disc::Cidr& c : self.allow_martian) {
+    if (c.contains(src)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 ParseResult parse_udp(ByteView l4, ParsedFrame& out, const Interface& self,
                       const RxChecksumState& offload, bool v6) {
   if (l4.size() < kUdpHeaderSize) {
@@ -74,6 +88,9 @@ ParseResult parse_udp(ByteView l4, ParsedFrame& out, const Interface& self,
   out.dst_port = load16(l4.data() + 2);
   if (out.dst_port != self.udp_port) {
     return ParseResult::kNotForUs;
+  }
+  if (refused_source(out.src_ip, self)) {
+    return ParseResult::kMartianSource;
   }
   l4 = l4.first(udp_len);
   const std::uint16_t stored = load16(l4.data() + 6);
@@ -130,6 +147,9 @@ ParseResult parse_ipv4(ByteView l3, ParsedFrame& out, const Interface& self,
       if (l4[0] != kIcmpEchoRequest || l4[1] != 0) {
         return ParseResult::kUnsupportedIcmp;
       }
+      if (refused_source(out.src_ip, self)) {
+        return ParseResult::kMartianSource;  // an echo reply to it would go nowhere good
+      }
       if (checksum_fold(checksum_add(l4)) != 0xffff) {
         return ParseResult::kBadChecksum;
       }
@@ -152,7 +172,7 @@ ParseResult parse_icmp6(ByteView l4, ParsedFrame& out, const Interface& self, bo
   out.payload = l4;
   const std::uint8_t type = l4[0];
   if (type == kIcmp6EchoRequest && l4[1] == 0 && !to_group) {
-    return ParseResult::kIcmp6Echo;
+    return refused_source(out.src_ip, self) ? ParseResult::kMartianSource : ParseResult::kIcmp6Echo;
   }
   if (type != kIcmp6NeighborSolicit && type != kIcmp6NeighborAdvert) {
     return ParseResult::kUnsupportedIcmp;
@@ -327,6 +347,8 @@ const char* to_string(ParseResult r) noexcept {
       return "unsupported_icmp";
     case ParseResult::kBadArp:
       return "bad_arp";
+    case ParseResult::kMartianSource:
+      return "martian_source";
     case ParseResult::kBadNdp:
       return "bad_ndp";
     case ParseResult::kCount:
@@ -347,6 +369,35 @@ const char* to_string(BuildError e) noexcept {
       return "payload too large";
   }
   return "unknown";
+}
+
+bool is_martian(const IpAddress& src, const Interface& self) noexcept {
+  const std::uint8_t* b = src.bytes.data();
+  if (src.is_v4()) {
+    // 0/8, 127/8, and 224/4 + 240/4 (multicast, class E, limited broadcast) in one compare.
+    if (b[0] == 0 || b[0] == 127 || b[0] >= 224) {
+      return true;
+    }
+    return src == self.ipv4 || src == self.ipv4_broadcast;
+  }
+  if (!src.is_v6()) {
+    return true;  // no family: nothing real
+  }
+  if (b[0] == 0xff) {
+    return true;  // multicast
+  }
+  std::uint64_t high = 0;
+  std::uint32_t mid = 0;
+  std::memcpy(&high, b, 8);
+  std::memcpy(&mid, b + 8, 4);
+  if (high == 0) {
+    const bool v4_mapped = mid == 0xffff0000u;  // ::ffff:0:0/96 (little-endian load)
+    const bool low = mid == 0 && b[12] == 0 && b[13] == 0 && b[14] == 0 && b[15] <= 1;  // ::, ::1
+    if (v4_mapped || low) {
+      return true;
+    }
+  }
+  return src == self.ipv6;
 }
 
 ParseResult parse_frame(ByteView frame, const Interface& self, ParsedFrame& out,

@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace discplane::net {
@@ -48,6 +50,47 @@ Endpoint from_sockaddr(const sockaddr_storage& ss) {
     ep.port = ntohs(sin6->sin6_port);
   }
   return ep;
+}
+
+// One buffer size: the FORCE option first (passes rmem_max/wmem_max, needs CAP_NET_ADMIN),
+// else the plain one (capped by the kernel, never an error for being large).
+bool set_buffer(int fd, int force_option, int option, std::uint32_t bytes, bool& forced) {
+  if (bytes == 0) {
+    return true;
+  }
+  const int value = static_cast<int>(std::min<std::uint32_t>(bytes, INT32_MAX / 2));
+  if (::setsockopt(fd, SOL_SOCKET, force_option, &value, sizeof value) == 0) {
+    forced = true;
+    return true;
+  }
+  forced = false;
+  return ::setsockopt(fd, SOL_SOCKET, option, &value, sizeof value) == 0;
+}
+
+std::uint32_t get_buffer(int fd, int option) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(fd, SOL_SOCKET, option, &value, &len) != 0 || value < 0) {
+    return 0;
+  }
+  return static_cast<std::uint32_t>(value);
+}
+
+// Buffer sizes, and the kernel's drop counter on every received batch (SO_RXQ_OVFL).
+Result<SocketBuffers, SocketError> apply_options(int fd, const SocketOptions& options) {
+  SocketBuffers granted;
+  bool rcv_forced = false;
+  bool snd_forced = false;
+  const int one = 1;
+  if (!set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, options.rcvbuf, rcv_forced) ||
+      !set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, options.sndbuf, snd_forced) ||
+      ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) != 0) {
+    return fail(SocketError::kOption);
+  }
+  granted.rcvbuf = get_buffer(fd, SO_RCVBUF);
+  granted.sndbuf = get_buffer(fd, SO_SNDBUF);
+  granted.forced = rcv_forced && snd_forced;
+  return granted;
 }
 
 // A nonblocking UDP socket of `local`'s family bound to `local` (IPv6: IPV6_V6ONLY; with
@@ -95,6 +138,9 @@ struct SocketPort::Buffers {
   std::array<sockaddr_storage, kBurst> rx_addr;
   std::array<iovec, kBurst> rx_iov;
   std::array<mmsghdr, kBurst> rx_msg;
+  // Room for one SO_RXQ_OVFL control message (a u32) per datagram.
+  static constexpr std::size_t kControlSize = CMSG_SPACE(sizeof(std::uint32_t));
+  std::array<std::array<std::uint64_t, (kControlSize + 7) / 8>, kBurst> rx_control;
   std::array<disc::Datagram, kBurst> rx_datagrams;
 
   std::array<std::array<std::uint8_t, kSlot>, kBurst> tx_data;
@@ -143,6 +189,7 @@ SocketPort::SocketPort(int fd, const Endpoint& local)
     b.rx_msg[i].msg_hdr.msg_iov = &b.rx_iov[i];
     b.rx_msg[i].msg_hdr.msg_iovlen = 1;
     b.rx_msg[i].msg_hdr.msg_name = &b.rx_addr[i];
+    b.rx_msg[i].msg_hdr.msg_control = b.rx_control[i].data();
     b.tx_iov[i] = iovec{b.tx_data[i].data(), 0};
     b.tx_msg[i].msg_hdr.msg_iov = &b.tx_iov[i];
     b.tx_msg[i].msg_hdr.msg_iovlen = 1;
@@ -156,7 +203,8 @@ SocketPort::~SocketPort() {
   }
 }
 
-Result<std::unique_ptr<SocketPort>, SocketError> SocketPort::create(const Endpoint& local) {
+Result<std::unique_ptr<SocketPort>, SocketError> SocketPort::create(const Endpoint& local,
+                                                                    const SocketOptions& options) {
   if (!local.ip.valid()) {
     return fail(SocketError::kBadEndpoint);
   }
@@ -164,13 +212,16 @@ Result<std::unique_ptr<SocketPort>, SocketError> SocketPort::create(const Endpoi
   if (!fd) {
     return fail(fd.error());
   }
+  auto granted = apply_options(*fd, options);
   sockaddr_storage ss;
   socklen_t got = sizeof ss;
-  if (::getsockname(*fd, reinterpret_cast<sockaddr*>(&ss), &got) != 0) {
+  if (!granted || ::getsockname(*fd, reinterpret_cast<sockaddr*>(&ss), &got) != 0) {
     ::close(*fd);
     return fail(SocketError::kOption);
   }
-  return std::unique_ptr<SocketPort>(new SocketPort(*fd, from_sockaddr(ss)));
+  auto port = std::unique_ptr<SocketPort>(new SocketPort(*fd, from_sockaddr(ss)));
+  port->granted_ = *granted;
+  return port;
 }
 
 namespace {
@@ -236,10 +287,10 @@ std::uint32_t reuseport_steer(const Endpoint& from, std::uint32_t n, std::uint32
 }
 
 Result<std::vector<std::unique_ptr<SocketPort>>, SocketError> SocketPort::create_group(
-    const Endpoint& local, std::uint32_t n, std::uint32_t seed) {
+    const Endpoint& local, std::uint32_t n, std::uint32_t seed, const SocketOptions& options) {
   std::vector<std::unique_ptr<SocketPort>> out;
   if (n <= 1) {
-    auto one = create(local);
+    auto one = create(local, options);
     if (!one) {
       return fail(one.error());
     }
@@ -256,9 +307,15 @@ Result<std::vector<std::unique_ptr<SocketPort>>, SocketError> SocketPort::create
     if (!fd) {
       return fail(fd.error());
     }
+    auto granted = apply_options(*fd, options);
+    if (!granted) {
+      ::close(*fd);
+      return fail(granted.error());
+    }
     // The group's sockets are indexed in bind order; the program is attached once all are
     // bound (it returns an index into the group).
     out.push_back(std::unique_ptr<SocketPort>(new SocketPort(*fd, local)));
+    out.back()->granted_ = *granted;
   }
   sock_fprog prog{static_cast<unsigned short>(program.size()), program.data()};
   if (::setsockopt(out[0]->fd_, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {
@@ -294,6 +351,7 @@ std::size_t SocketPort::poll_once(disc::DatagramSink& sink,
   auto receive = [&]() -> int {
     for (std::size_t i = 0; i < kBurst; ++i) {
       b.rx_msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      b.rx_msg[i].msg_hdr.msg_controllen = Buffers::kControlSize;
       b.rx_msg[i].msg_hdr.msg_flags = 0;
     }
     const int r = ::recvmmsg(fd_, b.rx_msg.data(), kBurst, MSG_DONTWAIT, nullptr);
@@ -315,6 +373,9 @@ std::size_t SocketPort::poll_once(disc::DatagramSink& sink,
     }
   }
   std::size_t count = 0;
+  if (n > 0) {
+    read_kernel_drops(b.rx_msg[static_cast<std::size_t>(n - 1)].msg_hdr);
+  }
   for (int i = 0; i < n; ++i) {
     const mmsghdr& m = b.rx_msg[static_cast<std::size_t>(i)];
     if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
@@ -337,6 +398,21 @@ std::size_t SocketPort::poll_once(disc::DatagramSink& sink,
     flush();
   }
   return count;
+}
+
+// The socket's drop counter rides on each datagram (SO_RXQ_OVFL): the batch's last datagram
+// carries the latest figure. It is a 32-bit counter that wraps; the total is kept in 64 bits.
+void SocketPort::read_kernel_drops(const msghdr& h) noexcept {
+  for (const cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&h), const_cast<cmsghdr*>(c))) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
+        c->cmsg_len >= CMSG_LEN(sizeof(std::uint32_t))) {
+      std::uint32_t drops = 0;
+      std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
+      counters_.kernel_rx_dropped += static_cast<std::uint32_t>(drops - last_kernel_drops_);
+      last_kernel_drops_ = drops;
+    }
+  }
 }
 
 void SocketPort::run(disc::DatagramSink& sink, const std::atomic<bool>& stop,

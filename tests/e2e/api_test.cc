@@ -297,6 +297,7 @@ TEST_CASE("api: two appliances, every endpoint, metrics, discctl, node db", "[e2
     CHECK(r.json["external_address"]["udp"] == first.bound_endpoint().port);
     CHECK(r.json["external_address"]["source"].is_string());
     CHECK(r.json["protocols"] == Json::array({"discv4", "discv5"}));
+    CHECK(r.json["kernel_rx_dropped"].is_number_unsigned());
     CHECK(r.json["snapshot"]["sequence"].get<std::uint64_t>() > 0);
   }
 
@@ -403,6 +404,7 @@ TEST_CASE("api: two appliances, every endpoint, metrics, discctl, node db", "[e2
     CHECK(h.status == 200);
     CHECK(h.json["ok"] == true);
     CHECK(h.json["snapshot_age_s"].get<double>() < 5.0);
+    CHECK(h.json["kernel_rx_dropped"].is_number_unsigned());
     auto nope = call(client, "GET", "/v1/nope");
     CHECK(nope.status == 404);
     CHECK(nope.json["error"].is_string());
@@ -462,6 +464,10 @@ TEST_CASE("api: two appliances, every endpoint, metrics, discctl, node db", "[e2
     CHECK(samples.count(R"(discplane_packets_received_total{protocol="v5",type="whoareyou"})"));
     CHECK(samples.count(R"(discplane_packets_received_total{protocol="v5",type="handshake"})"));
     CHECK(samples.count(R"(discplane_dropped_packets_total{reason="v5_whoareyou_rate_limited"})"));
+    // Issue 15: the request limits and the socket's kernel drops have their reasons.
+    CHECK(samples.at(R"(discplane_dropped_packets_total{reason="v4_request_rate_limited"})") == 0);
+    CHECK(samples.at(R"(discplane_dropped_packets_total{reason="v5_request_rate_limited"})") == 0);
+    CHECK(samples.count(R"(discplane_loop_dropped_total{reason="kernel_rx_overflow"})") == 1);
     CHECK(samples.at(R"(discplane_table_nodes{protocol="v4"})") >= 1);
     CHECK(samples.at("discplane_table_entries") >= 1);
     CHECK(samples.at("discplane_loop_rx_packets_total") > 0);

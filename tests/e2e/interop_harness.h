@@ -592,6 +592,11 @@ class Discplane {
     // Every JS node sends from one IP: the per-IP WHOAREYOU limit (default 5/s) would make
     // a dozen nodes that start at once look like one flooding host.
     y << "discv5:\n  whoareyou_rate_per_ip: 1000\n";
+    // ... and they all sit in 127.0.0.0/8 (or the DPDK port's subnet), more than the table's
+    // per-/24 limits admit: a local testnet exempts its range explicitly (nothing is exempt
+    // by default).
+    y << "table:\n  ip_limit_exempt: [127.0.0.0/8, \"::1/128\""
+      << (o.dpdk_ipv4.empty() ? "" : ", " + o.dpdk_ipv4) << "]\n";
     y << "api:\n  listen: 127.0.0.1:" << api_port_ << "\n";
     y << "logging:\n  level: debug\n";
     y.close();

@@ -500,6 +500,10 @@ struct NodeOptions {
   std::string extra_yaml;           // appended as is (a dataplane: section, ...)
   std::vector<std::string> prefix;  // argv before the program (ip netns exec NS)
   bool quiet = false;
+  // The local networks these tests build put several nodes in 127.0.0.0/24, more than the
+  // table's IP limits admit (nothing is exempt by default): a `table: ip_limit_exempt` line
+  // says so, as a local testnet's config would. Off for a test that writes its own table:.
+  bool exempt_loopback = true;
 };
 
 // One running discplane: its process and the identity it printed.
@@ -538,6 +542,9 @@ struct Node {
       y << "  revalidate_interval: " << o.revalidate_interval << "\n";
     }
     y << "api:\n  listen: " << o.api_listen << "\n";
+    if (o.exempt_loopback) {
+      y << "table:\n  ip_limit_exempt: [127.0.0.0/8]\n";
+    }
     y << o.extra_yaml;
     return y.str();
   }

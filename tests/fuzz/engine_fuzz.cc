@@ -128,7 +128,6 @@ ServerConfig fuzz_config() {
   c.whoareyou_per_ip_burst = 4;
   c.whoareyou_global_burst = 16;
   c.max_lookups = 2;
-  c.table.ip_limit_exempt_local = false;
   // A small table: a fresh engine per input must be cheap (a full-size table is ~3 MB that
   // ASan maps, zeroes and unmaps per input, which capped the run at ~35 execs/s).
   c.table.bucket_size = 2;
@@ -172,7 +171,7 @@ using test::RawV5Peer;
 
 constexpr std::size_t kPeers = 4;
 
-// Each peer in its own /24 (the table's IP limits apply: ip_limit_exempt_local is off).
+// Each peer in its own /24 (the table's IP limits apply: nothing is exempt by default).
 Endpoint v4_peer_endpoint(std::size_t k) {
   return Endpoint{IpAddress::v4(10, 4, static_cast<std::uint8_t>(k), 1),
                   static_cast<std::uint16_t>(30400 + k)};

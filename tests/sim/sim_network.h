@@ -272,6 +272,9 @@ class SimNetwork {
     sc.v5_max_pending = 512;
     sc.max_challenges = 512;
     sc.whoareyou_rate_limit_ips = 1024;
+    // The whole network sits in 127.0.0.0/8, a few /24s: exempt it from the table's IP limits
+    // (nothing is exempt by default), as a local testnet's config would.
+    sc.table.ip_limit_exempt = {*disc::Cidr::parse("127.0.0.0/8")};
     n->server = std::make_unique<disc::DiscoveryServer>(sc, clock_, *n->rng, &n->observer);
     n->id = n->server->local_id();
     by_endpoint_[n->endpoint] = n.get();

@@ -313,6 +313,15 @@ DpdkPort::Impl::Impl(const DpdkConfig& c)
   iface.ipv6 = c.ipv6;
   iface.udp_port = c.udp_port;
   iface.vlan_id = c.vlan_id;
+  if (c.ipv4.is_v4() && c.prefix4 < 31) {
+    IpAddress broadcast = c.ipv4;
+    const std::uint32_t host_bits = 32u - c.prefix4;
+    for (std::uint32_t bit = 0; bit < host_bits; ++bit) {
+      broadcast.bytes[3 - bit / 8] |= static_cast<std::uint8_t>(1u << (bit % 8));
+    }
+    iface.ipv4_broadcast = broadcast;
+  }
+  iface.allow_martian = config.allow_martian;  // the Impl's own copy: it lives as long
 }
 
 // Called per datagram sent (neighbor lookup): a multiply and a shift, not two 64-bit divisions.

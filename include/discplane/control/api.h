@@ -1,11 +1,13 @@
 // The operator's HTTP API (cpp-httplib, JSON via nlohmann), on its own threads. It serves
 // only published snapshots and never touches the engine; the one command it can give, a
 // lookup, goes through Appliance::request_lookup (the control thread forwards it to the core).
-//   GET  /v1/node              our ENR, enode URL, node id, external address (and its source)
+//   GET  /v1/node              our ENR, enode URL, node id, external address (and its source),
+//                              kernel_rx_dropped (socket receive-buffer overflows)
 //   GET  /v1/peers             the table; ?protocol=v4|v5 ?distance=N ?live=true|false ?limit=N
 //   GET  /v1/peers/{node_id}   one entry (400: not 64 hex digits, 404: not in the table)
 //   GET  /v1/buckets           fill of each non-empty bucket
-//   GET  /v1/health            ok + snapshot age (503 when stale or shut down)
+//   GET  /v1/health            ok + snapshot age (503 when stale or shut down), peers,
+//                              sessions, kernel_rx_dropped
 //   POST /v1/lookup            {"protocol": "v4"|"v5", "target": hex id (optional)}: waits for
 //                              the lookup's result (504 when it does not come in time)
 //   GET  /metrics              Prometheus text format (metrics.h)

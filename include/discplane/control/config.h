@@ -98,10 +98,24 @@ struct Config {
     std::optional<MacAddress> gateway_mac;
     // 802.1Q VLAN id 1..4094 to tag/accept; none = untagged. Default none.
     std::optional<std::uint16_t> vlan;
+    // Martian sources (loopback, 0.0.0.0/8, multicast, broadcast, class E, our own address;
+    // IPv6 ::, ::1, multicast, v4-mapped) are dropped as the kernel would (reason
+    // "martian_source"), except inside these CIDRs. Default none.
+    std::vector<disc::Cidr> allow_martian;
     friend bool operator==(const Dpdk&, const Dpdk&) = default;
+  };
+  struct Socket {
+    // Kernel receive / send buffer per socket, in bytes (SO_RCVBUF/SO_SNDBUF; SO_*BUFFORCE
+    // when permitted, so net.core.rmem_max does not cap it). The kernel's 212 KB default
+    // loses datagrams under bursts of a few thousand; the startup log says what was granted.
+    // 0 = the kernel's default. Default 8388608 (8 MiB) each.
+    std::uint32_t rcvbuf = 8u << 20;
+    std::uint32_t sndbuf = 8u << 20;
+    friend bool operator==(const Socket&, const Socket&) = default;
   };
   struct Dataplane {
     Backend backend = Backend::kSocket;  // socket | dpdk. Default socket.
+    Socket socket;
     Dpdk dpdk;
     // Dataplane worker threads (1..16). 1 = one core, as before. N > 1: socket backend, N
     // SO_REUSEPORT sockets steered by source endpoint; dpdk backend, a DpdkPortGroup (RSS
@@ -135,6 +149,10 @@ struct Config {
     std::uint32_t bucket_ip_limit = 2;
     // ... and in the whole table. Default 10.
     std::uint32_t table_ip_limit = 10;
+    // Sources inside these prefixes bypass both IP limits (many nodes on one host: local
+    // tests and testnets, e.g. [127.0.0.0/8, "::1/128"]). Default none: on an exposed port
+    // loopback and private sources count like any other.
+    std::vector<disc::Cidr> ip_limit_exempt;
     friend bool operator==(const Table&, const Table&) = default;
   };
   struct Discv4 {
@@ -146,6 +164,11 @@ struct Config {
     // the bytes received, per source IP and in total (docs/security.md). Default 2048, 65536.
     std::uint32_t amplification_burst_per_ip = 2048;
     std::uint32_t amplification_burst_global = 65536;
+    // FindNode and ENRRequest from bonded peers per second, per source IP and per node id
+    // (bursts of twice as many); over that they are dropped and counted
+    // (reason="v4_request_rate_limited"). 0 = no limit. Default 100 and 10.
+    std::uint32_t request_rate_per_ip = 100;
+    std::uint32_t request_rate_per_node = 10;
     friend bool operator==(const Discv4&, const Discv4&) = default;
   };
   struct Discv5 {
@@ -156,6 +179,11 @@ struct Config {
     // WHOAREYOU challenges sent per second, to one IP and in total. Default 5 and 2000.
     std::uint32_t whoareyou_rate_per_ip = 5;
     std::uint32_t whoareyou_rate_global = 2000;
+    // FINDNODE and TALKREQ on established sessions per second, per source IP and per node id
+    // (bursts of twice as many); over that they are dropped and counted
+    // (reason="v5_request_rate_limited"). 0 = no limit. Default 100 and 10.
+    std::uint32_t request_rate_per_ip = 100;
+    std::uint32_t request_rate_per_node = 10;
     // Wait for a reply before a request counts as failed. Default 1s.
     Duration request_timeout = std::chrono::seconds(1);
     friend bool operator==(const Discv5&, const Discv5&) = default;

@@ -30,7 +30,9 @@ enum class Drop : std::uint8_t {
   kEncodeFailed,
   kPolicyBanned,      // source IP/CIDR or sender node id on the ban list (NetPolicy)
   kPolicyNotAllowed,  // source outside the allow list (NetPolicy, netrestrict)
-  kV4AmpLimited,      // Pong / bond Ping to an unverified endpoint over the amplification budget
+  kV4AmpLimited,      // bond Ping to an unverified endpoint over the amplification budget
+  kV4RequestLimited,  // FindNode/ENRRequest over the per-IP or per-node request rate
+  kV5RequestLimited,  // FINDNODE/TALKREQ over the per-IP or per-node request rate
   kCount,
 };
 std::string_view to_string(Drop d);

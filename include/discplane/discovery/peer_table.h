@@ -16,6 +16,7 @@
 #include "discplane/common/endpoint.h"
 #include "discplane/crypto/secp256k1.h"
 #include "discplane/discovery/io.h"
+#include "discplane/discovery/net_policy.h"
 
 namespace discplane::disc {
 
@@ -44,11 +45,11 @@ struct PeerTableConfig {
   std::size_t ip4_table_limit = 10;
   std::size_t ip6_bucket_limit = 2;
   std::size_t ip6_table_limit = 10;
-  // Loopback and link-local addresses bypass the IP limits (default on: local tests and
-  // testnets). Private ranges (RFC1918, fc00::/7) only when this flag is set (default off;
-  // geth exempts all LAN addresses, which a public appliance should not do).
-  bool ip_limit_exempt_local = true;
-  bool ip_limit_exempt_private = false;
+  // Addresses inside these prefixes bypass the IP limits. Default none: on an exposed port
+  // every source counts, loopback included (geth exempts LAN addresses, which a public
+  // appliance should not do). Local tests and testnets that run many nodes on one host name
+  // their ranges here (e.g. 127.0.0.0/8).
+  std::vector<Cidr> ip_limit_exempt;
   // Consecutive failed liveness checks on one protocol before the entry loses that
   // protocol (default 3): its flag and its liveness on that protocol are dropped, and the
   // entry is removed once no protocol is left. geth drops a node after one failed check

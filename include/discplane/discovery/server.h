@@ -75,6 +75,22 @@ struct ForkFilter {
   }
 };
 
+// Request rate limits (see ServerConfig::v4_request_limits); the YAML keys
+// discv4/discv5.request_rate_per_ip and request_rate_per_node set the rates, bursts are twice
+// the rates.
+struct RequestLimits {
+  std::uint32_t per_ip_rate = 0;  // per second; 0 = no per-IP limit
+  std::uint32_t per_ip_burst = 0;
+  std::uint32_t per_node_rate = 0;  // per second; 0 = no per-node limit
+  std::uint32_t per_node_burst = 0;
+  std::uint32_t max_keys = 1;  // IPs and node ids tracked (LRU), each
+};
+inline constexpr RequestLimits kDefaultRequestLimits{.per_ip_rate = 100,
+                                                     .per_ip_burst = 200,
+                                                     .per_node_rate = 10,
+                                                     .per_node_burst = 20,
+                                                     .max_keys = 16384};
+
 // WHOAREYOU bursts from the configured rates (discv5.whoareyou_rate_per_ip / _global): two
 // seconds' worth per IP, a tenth of a second's in total (at least one).
 inline constexpr std::uint32_t whoareyou_per_ip_burst_of(std::uint32_t rate) {
@@ -115,6 +131,11 @@ struct ServerConfig {
   std::uint32_t v4_amp_per_ip_burst = 2048;
   std::uint32_t v4_amp_global_burst = 65536;
   std::uint32_t v4_amp_ips = 65536;  // IPs tracked (LRU)
+  // Requests whose answer is larger than they are, from bonded peers: FindNode and
+  // ENRRequest. Token buckets per source IP and per node id (per second, burst; rate 0 = no
+  // limit), each over an LRU of `max_keys` keys. Honest lookups (one FindNode per peer per
+  // lookup, a lookup every few seconds) stay far below them.
+  RequestLimits v4_request_limits = kDefaultRequestLimits;
 
   // discv5
   std::uint32_t max_sessions = 1024;
@@ -131,6 +152,8 @@ struct ServerConfig {
   std::uint32_t whoareyou_global_burst = whoareyou_global_burst_of(2000);
   std::uint32_t whoareyou_rate_limit_ips = 65536;  // IPs tracked by the per-IP limiter
   std::uint32_t max_nodes_responses = 5;           // NODES messages accepted per request
+  // The same limits for FINDNODE and TALKREQ on established sessions.
+  RequestLimits v5_request_limits = kDefaultRequestLimits;
 
   // Lookups
   std::uint32_t max_lookups = 16;  // concurrent lookups (both protocols)

@@ -65,6 +65,8 @@ struct DpdkConfig {
   IpAddress gateway6;
   std::optional<MacAddress> gateway_mac;  // static MAC for the gateways (no ARP/NDP for them)
   bool use_offloads = true;               // use checksum offloads the port reports
+  // Martian sources accepted anyway (see is_martian in frames.h). Default none.
+  std::vector<disc::Cidr> allow_martian;
 };
 
 struct DpdkOffloads {

@@ -7,10 +7,12 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "discplane/common/bytes.h"
 #include "discplane/common/endpoint.h"
 #include "discplane/common/result.h"
+#include "discplane/discovery/net_policy.h"
 
 namespace discplane::net {
 
@@ -43,7 +45,19 @@ struct Interface {
   IpAddress ipv6;
   std::uint16_t udp_port = 0;
   std::uint16_t vlan_id = 0;  // 0: untagged
+  // The directed broadcast address of our IPv4 subnet (unset: none, e.g. a /31 or /32).
+  IpAddress ipv4_broadcast;
+  // Martian sources (see is_martian) inside these prefixes are accepted: the operator's
+  // explicit exception (dataplane.dpdk.allow_martian). The storage belongs to the backend.
+  std::span<const disc::Cidr> allow_martian;
 };
+
+// A source address no host on the wire can have, which the kernel drops before a socket
+// sees it (RFC 1812 5.3.7, RFC 4291 2.5): IPv4 0.0.0.0/8, 127.0.0.0/8, multicast 224.0.0.0/4,
+// class E 240.0.0.0/4 (with 255.255.255.255), our subnet's broadcast and our own address;
+// IPv6 ::, ::1, multicast ff00::/8, v4-mapped ::ffff:0:0/96 and our own address. A few
+// compares on the parsed address. (allow_martian is not consulted here.)
+[[nodiscard]] bool is_martian(const IpAddress& src, const Interface& self) noexcept;
 
 // The outcome of parsing one frame. The values before kFirstDrop are frames to act on;
 // the rest are drop reasons (counters are indexed by this enum).
@@ -68,7 +82,8 @@ enum class ParseResult : std::uint8_t {
   kMissingChecksum,  // UDP over IPv6 with checksum 0
   kUnsupportedIcmp,  // another ICMP/ICMPv6 type, or a bad code
   kBadArp,
-  kBadNdp,  // hop limit not 255, too short, bad option
+  kBadNdp,         // hop limit not 255, too short, bad option
+  kMartianSource,  // UDP / echo from a source that cannot be real (is_martian), not allowed
   kCount,
 };
 inline constexpr std::size_t kParseResultCount = static_cast<std::size_t>(ParseResult::kCount);

@@ -48,7 +48,7 @@ void collect_keys(const YAML::Node& node, const std::string& prefix,
 
 }  // namespace
 
-TEST_CASE("conf/discplane.yaml equals the defaults except its loopback listen",
+TEST_CASE("conf/discplane.yaml equals the defaults except its loopback listen and exemption",
           "[control][config]") {
   auto loaded = load_config(kConfDir / "discplane.yaml");
   INFO((loaded ? "" : loaded.error().to_string()));
@@ -58,6 +58,10 @@ TEST_CASE("conf/discplane.yaml equals the defaults except its loopback listen",
   // The one deliberate difference: the example listens on loopback only.
   expected.network.listen = *Endpoint::parse("127.0.0.1:30303");
   CHECK(Config{}.network.listen != expected.network.listen);
+  // ... and, being a local demo, it exempts loopback from the table's IP limits explicitly
+  // (the default exempts nothing).
+  CHECK(Config{}.table.ip_limit_exempt.empty());
+  expected.table.ip_limit_exempt = {*disc::Cidr::parse("127.0.0.0/8"), *disc::Cidr::parse("::1")};
 
   // Section by section first, so a mismatch names its section.
   CHECK(loaded->mode == expected.mode);
@@ -92,6 +96,8 @@ TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
                        "bootnodes",
                        "dataplane.backend",
                        "dataplane.workers",
+                       "dataplane.socket.rcvbuf",
+                       "dataplane.socket.sndbuf",
                        "dataplane.dpdk.eal_args",
                        "dataplane.dpdk.port",
                        "dataplane.dpdk.rx_queue_size",
@@ -101,6 +107,7 @@ TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
                        "dataplane.dpdk.ipv6",
                        "dataplane.dpdk.gateway_mac",
                        "dataplane.dpdk.vlan",
+                       "dataplane.dpdk.allow_martian",
                        "timers.revalidate_interval.discv4",
                        "timers.revalidate_interval.discv5",
                        "timers.lookup_interval.discv4",
@@ -111,14 +118,19 @@ TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
                        "table.replacements",
                        "table.bucket_ip_limit",
                        "table.table_ip_limit",
+                       "table.ip_limit_exempt",
                        "discv4.bond_lifetime",
                        "discv4.request_timeout",
                        "discv4.amplification_burst_per_ip",
                        "discv4.amplification_burst_global",
+                       "discv4.request_rate_per_ip",
+                       "discv4.request_rate_per_node",
                        "discv5.max_sessions",
                        "discv5.session_idle_timeout",
                        "discv5.whoareyou_rate_per_ip",
                        "discv5.whoareyou_rate_global",
+                       "discv5.request_rate_per_ip",
+                       "discv5.request_rate_per_node",
                        "discv5.request_timeout",
                        "api.listen",
                        "logging.level",
@@ -474,6 +486,93 @@ TEST_CASE("error: empty protocols and table limits", "[control][config]") {
   REQUIRE_FALSE(v);
   CHECK(v.error().key == "protocols");
   CHECK(v.error().line == 0);
+}
+
+TEST_CASE("table.ip_limit_exempt: CIDR list, empty by default, errors name file, line and key",
+          "[control][config]") {
+  auto def = parse_config("mode: node\n");
+  REQUIRE(def);
+  CHECK(def->table.ip_limit_exempt.empty());
+  auto two = parse_config("table:\n  ip_limit_exempt: [127.0.0.0/8, \"::1\", 10.1.2.3/16]\n");
+  REQUIRE(two);
+  REQUIRE(two->table.ip_limit_exempt.size() == 3);
+  CHECK(two->table.ip_limit_exempt[0].contains(IpAddress::v4(127, 9, 9, 9)));
+  CHECK(two->table.ip_limit_exempt[1].contains(*IpAddress::parse("::1")));
+  CHECK(two->table.ip_limit_exempt[2].contains(IpAddress::v4(10, 1, 200, 1)));
+  CHECK_FALSE(two->table.ip_limit_exempt[2].contains(IpAddress::v4(10, 2, 0, 1)));
+
+  test::TempDir dir;
+  auto bad = load_error(dir,
+                        "mode: node\ntable:\n  ip_limit_exempt:\n    - 127.0.0.0/8\n    - "
+                        "127.0.0.0/33\n");
+  CHECK(bad.key == "table.ip_limit_exempt[1]");
+  CHECK(bad.line == 5);
+  CHECK(contains(bad.message, "bad CIDR"));
+  auto scalar = load_error(dir, "table:\n  ip_limit_exempt: 127.0.0.0/8\n");
+  CHECK(scalar.key == "table.ip_limit_exempt");
+  CHECK(scalar.line == 2);
+  CHECK(contains(scalar.message, "expected a list"));
+  // The flags this list replaced are unknown keys now.
+  auto old = load_error(dir, "table:\n  ip_limit_exempt_local: false\n");
+  CHECK(old.key == "table.ip_limit_exempt_local");
+  CHECK(old.line == 2);
+}
+
+TEST_CASE("dataplane.socket: buffer sizes in bytes, 8 MiB by default, 0 = kernel default",
+          "[control][config]") {
+  auto def = parse_config("mode: node\n");
+  REQUIRE(def);
+  CHECK(def->dataplane.socket.rcvbuf == 8u << 20);
+  CHECK(def->dataplane.socket.sndbuf == 8u << 20);
+  auto set = parse_config("dataplane:\n  socket:\n    rcvbuf: 0\n    sndbuf: 1048576\n");
+  REQUIRE(set);
+  CHECK(set->dataplane.socket.rcvbuf == 0);
+  CHECK(set->dataplane.socket.sndbuf == 1u << 20);
+
+  test::TempDir dir;
+  auto big = load_error(dir, "dataplane:\n  socket:\n    rcvbuf: 4294967295\n");
+  CHECK(big.key == "dataplane.socket.rcvbuf");
+  CHECK(big.line == 3);
+  auto word = load_error(dir, "dataplane:\n  socket:\n    sndbuf: 8MiB\n");
+  CHECK(word.key == "dataplane.socket.sndbuf");
+  CHECK(word.line == 3);
+  auto unknown = load_error(dir, "dataplane:\n  socket:\n    rcvbuf_force: true\n");
+  CHECK(unknown.key == "dataplane.socket.rcvbuf_force");
+}
+
+TEST_CASE("request rate limits and dataplane.dpdk.allow_martian: values and errors",
+          "[control][config]") {
+  auto def = parse_config("mode: node\n");
+  REQUIRE(def);
+  CHECK(def->discv4.request_rate_per_ip == 100);
+  CHECK(def->discv4.request_rate_per_node == 10);
+  CHECK(def->discv5.request_rate_per_ip == 100);
+  CHECK(def->discv5.request_rate_per_node == 10);
+  CHECK(def->dataplane.dpdk.allow_martian.empty());
+  auto set = parse_config(
+      "discv4:\n  request_rate_per_ip: 0\n  request_rate_per_node: 3\n"
+      "discv5:\n  request_rate_per_ip: 7\n"
+      "dataplane:\n  dpdk:\n    allow_martian: [127.0.0.0/8]\n");
+  REQUIRE(set);
+  CHECK(set->discv4.request_rate_per_ip == 0);
+  CHECK(set->discv4.request_rate_per_node == 3);
+  CHECK(set->discv5.request_rate_per_ip == 7);
+  CHECK(set->discv5.request_rate_per_node == 10);
+  REQUIRE(set->dataplane.dpdk.allow_martian.size() == 1);
+  CHECK(set->dataplane.dpdk.allow_martian[0].contains(IpAddress::v4(127, 1, 2, 3)));
+
+  test::TempDir dir;
+  auto rate = load_error(dir, "mode: node\ndiscv5:\n  request_rate_per_node: fast\n");
+  CHECK(rate.key == "discv5.request_rate_per_node");
+  CHECK(rate.line == 3);
+  auto huge = load_error(dir, "discv4:\n  request_rate_per_ip: 2000000\n");
+  CHECK(huge.key == "discv4.request_rate_per_ip");
+  CHECK(huge.line == 2);
+  auto martian =
+      load_error(dir, "dataplane:\n  dpdk:\n    allow_martian: [127.0.0.0/8, loopback]\n");
+  CHECK(martian.key == "dataplane.dpdk.allow_martian[1]");
+  CHECK(martian.line == 3);
+  CHECK(contains(martian.message, "bad CIDR"));
 }
 
 TEST_CASE("error: malformed YAML and missing file", "[control][config]") {

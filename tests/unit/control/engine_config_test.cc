@@ -38,6 +38,16 @@ TEST_CASE("ServerConfig defaults equal the engine config built from the YAML def
   CHECK(product.whoareyou_per_ip_burst == engine.whoareyou_per_ip_burst);
   CHECK(product.whoareyou_global_rate == engine.whoareyou_global_rate);
   CHECK(product.whoareyou_global_burst == engine.whoareyou_global_burst);
+  for (auto [p, e] : {std::pair{product.v4_request_limits, engine.v4_request_limits},
+                      std::pair{product.v5_request_limits, engine.v5_request_limits}}) {
+    CHECK(p.per_ip_rate == e.per_ip_rate);
+    CHECK(p.per_ip_burst == e.per_ip_burst);
+    CHECK(p.per_node_rate == e.per_node_rate);
+    CHECK(p.per_node_burst == e.per_node_burst);
+    CHECK(p.max_keys == e.max_keys);
+  }
+  CHECK(product.table.ip_limit_exempt.empty());
+  CHECK(engine.table.ip_limit_exempt.empty());
   // Off unless configured, in both.
   CHECK(product.fork_filter.count == engine.fork_filter.count);
   CHECK(product.fork_filter.require_eth == engine.fork_filter.require_eth);

@@ -221,6 +221,12 @@ TEST_CASE("shards: per-shard limits keep the configured totals", "[shards]") {
   REQUIRE(three.whoareyou_global_burst == 2);
   REQUIRE(three.v4_amp_global_burst == 21846);
   REQUIRE(three.whoareyou_per_ip_rate == 4);  // per-IP limits are not divided
+  // Request limits are per IP and per node id: rates not divided, the key LRUs are.
+  REQUIRE(three.v4_request_limits.per_node_rate == c.v4_request_limits.per_node_rate);
+  REQUIRE(three.v5_request_limits.per_ip_rate == c.v5_request_limits.per_ip_rate);
+  REQUIRE(three.v4_request_limits.max_keys == 5462);  // 16384 / 3, rounded up
+  REQUIRE(three.v5_request_limits.max_keys == 5462);
+  REQUIRE(one.v5_request_limits.max_keys == 16384);
   c.max_challenges = 1;
   REQUIRE(per_shard_limits(c, 16).max_challenges == 1);  // at least 1
 

@@ -137,7 +137,7 @@ TEST_CASE("v4: FindNode from an unbonded sender gets no reply at all", "[engine]
 
 TEST_CASE("v4: bonded FindNode gets the 16 closest, split into packets <= 1280 bytes",
           "[engine][v4]") {
-  Fixture f;
+  Fixture f(test::loopback_testnet());
   // Fill the table with 40 bonded nodes on distinct loopback addresses (exempt from IP limits).
   std::vector<RawPeer> peers;
   for (std::uint64_t i = 0; i < 40; ++i) {
@@ -354,4 +354,82 @@ TEST_CASE("v4: Pong votes move our external address once a majority agrees", "[e
   REQUIRE(rec.ip() == external);
   REQUIRE(rec.seq() >= 2);
   REQUIRE(std::string(f.server->external_address_source()) == "votes");
+}
+
+TEST_CASE("v4: FindNode and ENRRequest from bonded peers are rate limited per node and per IP",
+          "[engine][v4]") {
+  // Defaults: 10/s per node id (burst 20), 100/s per source IP (burst 200).
+  const RequestLimits defaults = ServerConfig{}.v4_request_limits;
+  REQUIRE(defaults.per_node_rate == 10);
+  REQUIRE(defaults.per_node_burst == 20);
+  Fixture f;
+  RawPeer peer(70, test::loopback(40070));
+  f.bond(peer);
+  std::int64_t offset = 20;  // distinct expirations: the replay filter must not interfere
+  auto ask = [&](bool enr) {
+    f.deliver(enr ? RawPeer::encode([&](MutableByteView out) {
+                return v4wire::encode_enrrequest(
+                    peer.key, v4wire::ENRRequest{peer.exp(f.clock, offset++)}, out);
+              })
+                  : peer.findnode(f.clock, peer.pub, offset++),
+              peer.ep);
+    return !f.tx.take().empty();
+  };
+  // A burst of 20 (FindNode and ENRRequest share the bucket), then nothing.
+  std::size_t answered = 0;
+  for (int i = 0; i < 30; ++i) {
+    answered += ask(i % 2 == 1);
+  }
+  CHECK(answered == 20);
+  CHECK(f.server->counters().dropped(Drop::kV4RequestLimited) == 10);
+  // It refills at 10/s.
+  f.clock.advance_ms(500);
+  answered = 0;
+  for (int i = 0; i < 10; ++i) {
+    answered += ask(false);
+  }
+  CHECK(answered == 5);
+
+  // An honest peer (a lookup every few seconds, each asking it once or twice) never notices.
+  RawPeer honest(71, test::loopback(40071));
+  f.bond(honest);
+  const std::uint64_t limited = f.server->counters().dropped(Drop::kV4RequestLimited);
+  for (int lookup = 0; lookup < 100; ++lookup) {
+    for (int k = 0; k < 2; ++k) {
+      f.deliver(honest.findnode(f.clock, honest.pub, 20 + lookup * 2 + k), honest.ep);
+      CHECK_FALSE(f.tx.take().empty());
+    }
+    f.clock.advance_ms(3'000);
+    if (lookup % 20 == 19) {  // keep the bond fresh, as a live peer does
+      f.bond(honest);
+    }
+  }
+  CHECK(f.server->counters().dropped(Drop::kV4RequestLimited) == limited);
+}
+
+TEST_CASE("v4: the per-IP request limit holds across node ids; 0 turns a limit off",
+          "[engine][v4]") {
+  ServerConfig c;
+  c.v4_request_limits.per_ip_rate = 4;
+  c.v4_request_limits.per_ip_burst = 6;
+  c.v4_request_limits.per_node_rate = 0;  // off
+  Fixture f(c);
+  std::vector<RawPeer> peers;
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    peers.emplace_back(80 + i, test::loopback(static_cast<std::uint16_t>(40080 + i)));
+    f.bond(peers.back());
+  }
+  std::size_t answered = 0;
+  for (int i = 0; i < 30; ++i) {
+    const RawPeer& p = peers[static_cast<std::size_t>(i) % peers.size()];
+    f.deliver(p.findnode(f.clock, p.pub, 20 + i), p.ep);
+    answered += !f.tx.take().empty();
+  }
+  CHECK(answered == 6);
+  CHECK(f.server->counters().dropped(Drop::kV4RequestLimited) == 24);
+  // Another IP has its own bucket.
+  RawPeer other(90, Endpoint{IpAddress::v4(127, 0, 0, 9), 40090});
+  f.bond(other);
+  f.deliver(other.findnode(f.clock, other.pub), other.ep);
+  CHECK_FALSE(f.tx.take().empty());
 }

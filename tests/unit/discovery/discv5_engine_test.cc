@@ -178,6 +178,46 @@ TEST_CASE("v5: a handshake without a record is refused when we know no record", 
   REQUIRE(f.server->session_count() == 0);
 }
 
+TEST_CASE("v5: a refused handshake uses up its challenge: the next trigger gets a fresh one",
+          "[engine][v5]") {
+  Fixture f;
+  RawV5Peer p(26, test::loopback(40006));
+  p.target(*f.server);
+  const Bytes first = f.exchange(p.random_packet(), p.ep);
+  REQUIRE(f.server->pending_challenges() == 1);
+  // PING with a 9-byte request id (the limit is 8): the handshake's signature is good, but its
+  // message is refused.
+  const Bytes bad_ping = {0x01, 0xcb, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0x01};
+  f.deliver(p.handshake(first, bad_ping), p.ep);
+  REQUIRE(f.tx.take().empty());
+  REQUIRE(f.counters().dropped(Drop::kV5BadHandshake) == 1);
+  REQUIRE(f.server->session_count() == 0);
+  REQUIRE(f.server->pending_challenges() == 0);
+  // The next packet gets a new WHOAREYOU (answering its own nonce), not the stale one, and
+  // the handshake answering it succeeds.
+  const Bytes second = f.exchange(p.random_packet(), p.ep);
+  REQUIRE(p.flag_of(second) == v5wire::Flag::kWhoareyou);
+  REQUIRE(second != first);
+  REQUIRE(f.counters().v5_whoareyou_sent == 2);
+  REQUIRE(f.counters().v5_whoareyou_resent == 0);
+  f.deliver(p.handshake(second, ping_pt(kReqId)), p.ep);
+  auto sent = f.tx.take();
+  REQUIRE(sent.size() == 1);
+  REQUIRE(std::holds_alternative<v5wire::Pong>(p.open(sent[0].payload)));
+  REQUIRE(f.server->session_count() == 1);
+
+  // A handshake whose message does not decrypt uses up its challenge too.
+  RawV5Peer q(27, test::loopback(40007));
+  q.target(*f.server);
+  const Bytes wq = f.exchange(q.random_packet(), q.ep);
+  Bytes forged = q.handshake(wq, ping_pt(kReqId));
+  forged.back() ^= 0x01;  // breaks the GCM tag of the message
+  f.deliver(forged, q.ep);
+  REQUIRE(f.tx.take().empty());
+  REQUIRE(f.server->pending_challenges() == 0);
+  REQUIRE(f.exchange(q.random_packet(), q.ep) != wq);
+}
+
 // ---- WHOAREYOU -------------------------------------------------------------------------------
 
 TEST_CASE("v5: a repeated trigger gets the identical WHOAREYOU while the challenge is pending",
@@ -339,7 +379,7 @@ TEST_CASE("v5: FINDNODE distance 0 returns our record", "[engine][v5]") {
 
 TEST_CASE("v5: FINDNODE at distances returns <= 16 table records split into NODES",
           "[engine][v5]") {
-  Fixture f;
+  Fixture f(test::loopback_testnet());
   const NodeId self = f.server->local_id();
   // 60 nodes with records on distinct loopback addresses (exempt from the IP limits).
   std::map<NodeId, int> distance_of;
@@ -445,6 +485,70 @@ TEST_CASE("v5: TALKREQ reaches its handler; an unknown protocol gets an empty TA
   auto other = p.open(f.exchange(p.message(talkreq_pt(kReqId, "nope", request)), p.ep));
   REQUIRE(std::get<v5wire::TalkResp>(other).response.empty());
   REQUIRE(f.counters().v5_talk_requests == 2);
+}
+
+TEST_CASE("v5: FINDNODE and TALKREQ on a session are rate limited per node and per IP",
+          "[engine][v5]") {
+  // Defaults: 10/s per node id (burst 20), 100/s per source IP (burst 200).
+  const RequestLimits defaults = ServerConfig{}.v5_request_limits;
+  REQUIRE(defaults.per_node_rate == 10);
+  REQUIRE(defaults.per_node_burst == 20);
+  Fixture f;
+  RawV5Peer p(34, test::loopback(40034));
+  auto first = f.handshake(p, ping_pt(kReqId));
+  REQUIRE(first.size() == 1);
+  std::size_t answered = 0;
+  for (int i = 0; i < 30; ++i) {
+    const Bytes pt = i % 2 == 0 ? findnode_pt(kReqId, {0}) : talkreq_pt(kReqId, "x", Bytes{1});
+    f.deliver(p.message(pt), p.ep);
+    answered += !f.tx.take().empty();
+  }
+  CHECK(answered == 20);
+  CHECK(f.counters().dropped(Drop::kV5RequestLimited) == 10);
+  // PING is not limited (its answer is its size).
+  CHECK_FALSE(f.exchange(p.message(ping_pt(kReqId)), p.ep).empty());
+  f.clock.advance_ms(1'000);
+  answered = 0;
+  for (int i = 0; i < 15; ++i) {
+    f.deliver(p.message(findnode_pt(kReqId, {0})), p.ep);
+    answered += !f.tx.take().empty();
+  }
+  CHECK(answered == 10);
+
+  // An honest peer (a lookup every few seconds, a FINDNODE or two each) never notices.
+  RawV5Peer honest(35, test::loopback(40035));
+  REQUIRE(f.handshake(honest, ping_pt(kReqId)).size() == 1);
+  const std::uint64_t limited = f.counters().dropped(Drop::kV5RequestLimited);
+  for (int lookup = 0; lookup < 100; ++lookup) {
+    for (int k = 0; k < 2; ++k) {
+      CHECK_FALSE(
+          f.exchange(honest.message(findnode_pt(kReqId, {256, 255, 254})), honest.ep).empty());
+    }
+    f.clock.advance_ms(3'000);
+  }
+  CHECK(f.counters().dropped(Drop::kV5RequestLimited) == limited);
+}
+
+TEST_CASE("v5: the per-IP request limit holds across node ids", "[engine][v5]") {
+  ServerConfig c;
+  c.v5_request_limits.per_ip_rate = 4;
+  c.v5_request_limits.per_ip_burst = 6;
+  c.v5_request_limits.per_node_rate = 0;  // off
+  Fixture f(c);
+  std::vector<std::unique_ptr<RawV5Peer>> peers;
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    peers.push_back(
+        std::make_unique<RawV5Peer>(36 + i, test::loopback(static_cast<std::uint16_t>(40036 + i))));
+    REQUIRE(f.handshake(*peers.back(), ping_pt(kReqId)).size() == 1);
+  }
+  std::size_t answered = 0;
+  for (int i = 0; i < 30; ++i) {
+    RawV5Peer& p = *peers[static_cast<std::size_t>(i) % peers.size()];
+    f.deliver(p.message(findnode_pt(kReqId, {0})), p.ep);
+    answered += !f.tx.take().empty();
+  }
+  CHECK(answered == 6);
+  CHECK(f.counters().dropped(Drop::kV5RequestLimited) == 24);
 }
 
 // ---- our requests ----------------------------------------------------------------------------
@@ -573,7 +677,8 @@ TEST_CASE("v5: a lookup across engines finds nodes", "[engine][v5]") {
   test::Network net(clock);
   std::vector<test::Node*> nodes;
   for (int i = 0; i < 8; ++i) {
-    nodes.push_back(&net.add(test::loopback(static_cast<std::uint16_t>(32000 + i)), 100 + i));
+    nodes.push_back(&net.add(test::loopback(static_cast<std::uint16_t>(32000 + i)), 100 + i,
+                             test::loopback_testnet()));
   }
   // Everyone pings the bootnode (node 0), which so learns them all with their records.
   for (int i = 1; i < 8; ++i) {

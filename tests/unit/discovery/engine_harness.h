@@ -182,4 +182,11 @@ inline Endpoint loopback(std::uint16_t port) {
   return Endpoint{IpAddress::v4(127, 0, 0, 1), port};
 }
 
+// `config` with 127.0.0.0/8 exempt from the table's IP limits (nothing is exempt by
+// default): for tests whose many nodes share loopback /24s, as a local testnet's config says.
+inline disc::ServerConfig loopback_testnet(disc::ServerConfig config = {}) {
+  config.table.ip_limit_exempt = {*disc::Cidr::parse("127.0.0.0/8")};
+  return config;
+}
+
 }  // namespace discplane::test

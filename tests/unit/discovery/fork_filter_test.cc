@@ -79,9 +79,9 @@ struct Net {
                                                 kOtherFork, kOtherFork, std::nullopt};
     for (int i = 0; i < 7; ++i) {
       nodes.push_back(&net.add(test::loopback(static_cast<std::uint16_t>(33000 + i)), 300 + i,
-                               with_eth(forks[i])));
+                               test::loopback_testnet(with_eth(forks[i]))));
     }
-    nodes.push_back(&net.add(test::loopback(33007), 307, asker, observer));
+    nodes.push_back(&net.add(test::loopback(33007), 307, test::loopback_testnet(asker), observer));
     for (int i = 1; i < 7; ++i) {
       net.send(*nodes[i], msg::AddSeed{test::seed_of(*nodes[0], kFlagV5)});
       net.send(*nodes[i], msg::Revalidate{Protocol::kV5});

@@ -287,40 +287,43 @@ TEST_CASE("IP limits per bucket and per table, IPv4 /24 and IPv6 /64", "[discove
   CHECK(t.add_seen(node_at(f.id_at(240), v6(2, 3)), 0) == AddOutcome::kInserted);
 }
 
-TEST_CASE("IP limit exemptions: loopback/link-local by default, private on request",
+TEST_CASE("IP limit exemptions: none by default, an explicit CIDR list otherwise",
           "[discovery][peer_table]") {
   Fixture f;
   {
+    // Default: loopback, link-local and private sources count like any other.
     PeerTable t(f.self);
+    for (const IpAddress ip :
+         {IpAddress::v4(127, 0, 0, 1), IpAddress::v4(169, 254, 3, 3), IpAddress::v4(10, 0, 0, 1)}) {
+      const int d = ip.is_loopback() ? 256 : ip.is_link_local() ? 255 : 254;
+      CHECK(t.add_seen(node_at(f.id_at(d), ip), 0) == AddOutcome::kInserted);
+      CHECK(t.add_seen(node_at(f.id_at(d), ip), 0) == AddOutcome::kInserted);
+      CHECK(t.add_seen(node_at(f.id_at(d), ip), 0) == AddOutcome::kIpLimit);
+    }
+    const IpAddress v6_loopback = *IpAddress::parse("::1");
+    CHECK(t.add_seen(node_at(f.id_at(253), v6_loopback), 0) == AddOutcome::kInserted);
+    CHECK(t.add_seen(node_at(f.id_at(253), v6_loopback), 0) == AddOutcome::kInserted);
+    CHECK(t.add_seen(node_at(f.id_at(253), v6_loopback), 0) == AddOutcome::kIpLimit);
+  }
+  {
+    // Exempt: 127.0.0.0/8 and 10.0.0.0/8; 169.254.0.0/16 still limited.
+    PeerTableConfig cfg;
+    cfg.ip_limit_exempt = {*Cidr::parse("127.0.0.0/8"), *Cidr::parse("10.0.0.0/8")};
+    PeerTable t(f.self, cfg);
     for (int i = 0; i < 16; ++i) {
       CHECK(t.add_seen(node_at(f.id_at(256), IpAddress::v4(127, 0, 0, 1)), 0) ==
             AddOutcome::kInserted);
     }
-    for (int i = 0; i < 3; ++i) {
-      CHECK(t.add_seen(node_at(f.id_at(255), IpAddress::v4(169, 254, 3, 3)), 0) ==
-            AddOutcome::kInserted);
-    }
-    CHECK(t.add_seen(node_at(f.id_at(254), IpAddress::v4(10, 0, 0, 1)), 0) ==
-          AddOutcome::kInserted);
-    CHECK(t.add_seen(node_at(f.id_at(254), IpAddress::v4(10, 0, 0, 2)), 0) ==
-          AddOutcome::kInserted);
-    CHECK(t.add_seen(node_at(f.id_at(254), IpAddress::v4(10, 0, 0, 3)), 0) == AddOutcome::kIpLimit);
-  }
-  {
-    PeerTableConfig cfg;
-    cfg.ip_limit_exempt_local = false;
-    cfg.ip_limit_exempt_private = true;
-    PeerTable t(f.self, cfg);
-    CHECK(t.add_seen(node_at(f.id_at(256), IpAddress::v4(127, 0, 0, 1)), 0) ==
-          AddOutcome::kInserted);
-    CHECK(t.add_seen(node_at(f.id_at(256), IpAddress::v4(127, 0, 0, 1)), 0) ==
-          AddOutcome::kInserted);
-    CHECK(t.add_seen(node_at(f.id_at(256), IpAddress::v4(127, 0, 0, 1)), 0) ==
-          AddOutcome::kIpLimit);
     for (int i = 0; i < 5; ++i) {
       CHECK(t.add_seen(node_at(f.id_at(255), IpAddress::v4(10, 0, 0, 1)), 0) ==
             AddOutcome::kInserted);
     }
+    CHECK(t.add_seen(node_at(f.id_at(254), IpAddress::v4(169, 254, 3, 3)), 0) ==
+          AddOutcome::kInserted);
+    CHECK(t.add_seen(node_at(f.id_at(254), IpAddress::v4(169, 254, 3, 4)), 0) ==
+          AddOutcome::kInserted);
+    CHECK(t.add_seen(node_at(f.id_at(254), IpAddress::v4(169, 254, 3, 5)), 0) ==
+          AddOutcome::kIpLimit);
   }
 }
 

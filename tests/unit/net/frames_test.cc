@@ -516,3 +516,57 @@ TEST_CASE("every parse result has a distinct name", "[frames]") {
   CHECK_FALSE(is_drop(ParseResult::kUdp));
   CHECK(is_drop(ParseResult::kNotForUs));
 }
+
+TEST_CASE("drop: martian sources (as the kernel would), unless allowed", "[frames]") {
+  Interface self = us();
+  self.ipv4_broadcast = ip("192.168.0.255");
+  auto from = [&](const char* src, const Interface& i) {
+    UdpFrameSpec s = spec4();
+    s.src = Endpoint{ip(src), 30303};
+    if (s.src.ip.is_v6()) {
+      s.dst = Endpoint{ip("fd00::2"), 30301};
+    }
+    return parse(build(s, "hello"), i);
+  };
+  for (const char* martian :
+       {"0.0.0.0", "0.1.2.3", "127.0.0.1", "127.255.0.9", "224.0.0.1", "239.255.255.250",
+        "240.0.0.1", "255.255.255.255", "192.168.0.255", "192.168.0.199", "::", "::1", "ff02::1",
+        "ff05::2", "::ffff:1.2.3.4", "::ffff:127.0.0.1", "fd00::2"}) {
+    INFO(martian);
+    CHECK(is_martian(ip(martian), self));
+    CHECK(from(martian, self) == ParseResult::kMartianSource);
+  }
+  for (const char* fine :
+       {"1.2.3.4", "192.168.0.1", "169.254.1.1", "10.0.0.1", "223.255.255.255", "192.168.0.254",
+        "fd00::1", "2001:db8::1", "::2", "::1:0:0:1", "fe80::1", "64:ff9b::1.2.3.4"}) {
+    INFO(fine);
+    CHECK_FALSE(is_martian(ip(fine), self));
+    CHECK(from(fine, self) == ParseResult::kUdp);
+  }
+  // Without a subnet broadcast configured (a /31 or /32), that address is an ordinary host.
+  CHECK_FALSE(is_martian(ip("192.168.0.255"), us()));
+  // Not for our port: counted as that, before the source is looked at.
+  UdpFrameSpec other = spec4();
+  other.src = Endpoint{ip("127.0.0.1"), 30303};
+  other.dst.port = 9;
+  CHECK(parse(build(other, "x"), self) == ParseResult::kNotForUs);
+
+  // The operator's explicit exception: only the ranges named.
+  const std::vector<disc::Cidr> allow = {*disc::Cidr::parse("127.0.0.0/8"),
+                                         *disc::Cidr::parse("::1")};
+  Interface lenient = self;
+  lenient.allow_martian = allow;
+  CHECK(from("127.0.0.1", lenient) == ParseResult::kUdp);
+  CHECK(from("::1", lenient) == ParseResult::kUdp);
+  CHECK(from("224.0.0.1", lenient) == ParseResult::kMartianSource);
+  CHECK(from("::", lenient) == ParseResult::kMartianSource);
+
+  // ICMPv4 echo from a martian source is dropped too (a reply would go to it).
+  Bytes echo = hex_or_die(
+      "020000000002020000000001080045000020000040004001b8c4c0a80001c0a800c708002104123400016162636"
+      "4");
+  echo[26] = 127;  // source 127.168.0.1
+  fix_ipv4_checksum(echo);
+  CHECK(parse(echo, self) == ParseResult::kMartianSource);
+  CHECK(std::string(to_string(ParseResult::kMartianSource)) == "martian_source");
+}
