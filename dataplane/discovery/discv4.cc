@@ -508,8 +508,13 @@ void Discv4State::request_enr(const NodeRef& node) noexcept {
     return;
   }
   if (!we_are_bonded_for(node.id, node.endpoint.ip)) {
-    // The peer answers only once it has verified us: ask when it next pings.
-    if (Bond* b = bonds_.peek(node.id)) {
+    // The peer answers only once it has verified us: ask when it next pings (handle_ping),
+    // or when its Pong completes the bond after its Ping came first (handle_pong).
+    Bond* b = bonds_.peek(node.id);
+    if (b == nullptr || b->ip != node.endpoint.ip) {
+      b = bonds_.insert(node.id, Bond{node.endpoint.ip, 0, 0, false}).value;
+    }
+    if (b != nullptr) {
       b->want_enr = true;
     }
     return;

@@ -76,10 +76,25 @@ std::size_t NodeIdHash::operator()(const NodeId& id) const noexcept {
 }
 
 const char* name(const InMessage& m) {
-  static constexpr const char* kNames[] = {"discv4-packet", "discv5-packet", "revalidate",
-                                           "lookup",        "prune",         "shutdown",
-                                           "add-seed",      "register-talk", "set-net-policy"};
+  static constexpr const char* kNames[] = {
+      "discv4-packet", "discv5-packet", "revalidate",     "lookup", "prune",   "shutdown",
+      "add-seed",      "register-talk", "set-net-policy", "ping",   "resolve", "talk-request"};
+  static_assert(std::size(kNames) == std::variant_size_v<InMessage>);
   return kNames[m.index()];
+}
+
+const char* name(ProbeOutcome o) {
+  switch (o) {
+    case ProbeOutcome::kAnswered:
+      return "answered";
+    case ProbeOutcome::kTimeout:
+      return "timeout";
+    case ProbeOutcome::kRefused:
+      return "refused";
+    case ProbeOutcome::kBusy:
+      return "busy";
+  }
+  return "?";
 }
 
 Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rng,
@@ -328,7 +343,14 @@ void Engine::handle(const InMessage& message, Transport& tx) noexcept {
           add_seed(m.seed);
         } else if constexpr (std::is_same_v<T, msg::SetNetPolicy>) {
           set_policy(m.policy);
+        } else if constexpr (std::is_same_v<T, msg::Ping>) {
+          start_probe(ProbeKind::kPing, m.protocol, m.target, m.tag, m.timeout_ns, nullptr);
+        } else if constexpr (std::is_same_v<T, msg::Resolve>) {
+          start_probe(ProbeKind::kResolve, m.protocol, m.target, m.tag, m.timeout_ns, nullptr);
+        } else if constexpr (std::is_same_v<T, msg::TalkRequest>) {
+          start_probe(ProbeKind::kTalk, Protocol::kV5, m.target, m.tag, m.timeout_ns, &m);
         } else {
+          static_assert(std::is_same_v<T, msg::RegisterTalkProtocol>);
           talk_handlers_.emplace_back(m.protocol, m.handler);
         }
       },
@@ -412,6 +434,24 @@ void Engine::on_node_seen(Protocol p, const NodeRef& node, const enr::Record* re
 
 void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const Endpoint& reported,
                      std::optional<std::uint64_t> enr_seq) noexcept {
+  for (std::size_t i = 0; probes_active_ > 0 && i < probes_.size(); ++i) {
+    ActiveProbe& probe = probes_[i];
+    if (!probe.active || probe.protocol != p || probe.node.id != id) {
+      continue;
+    }
+    if (probe.kind == ProbeKind::kPing) {
+      ProbeResult r;
+      r.outcome = ProbeOutcome::kAnswered;
+      r.from = from;
+      r.reported = reported;
+      r.enr_seq = enr_seq;
+      finish_probe(probe, r);
+    } else if (probe.kind == ProbeKind::kResolve && p == Protocol::kV4) {
+      // The bond's first half is done; the ENRRequest goes now, or when the peer pings us
+      // back (it answers only nodes it has verified).
+      v4_->request_enr(NodeRef{id, probe.node.public_key, from});
+    }
+  }
   (void)table_.mark_alive(id, p, now_.mono_ns);
   if (config_.table_observer != nullptr) {
     report(table_update(TableUpdate::Kind::kAlive, p, id));
@@ -439,6 +479,15 @@ void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const E
 }
 
 void Engine::on_ping_failed(Protocol p, const NodeId& id) noexcept {
+  for (std::size_t i = 0; probes_active_ > 0 && i < probes_.size(); ++i) {
+    ActiveProbe& probe = probes_[i];
+    if (probe.active && probe.kind == ProbeKind::kPing && probe.protocol == p &&
+        probe.node.id == id) {
+      ProbeResult r;
+      r.outcome = ProbeOutcome::kTimeout;  // the protocol gave up (retries spent)
+      finish_probe(probe, r);
+    }
+  }
   (void)table_.mark_failed(id, now_.mono_ns);
   if (config_.table_observer != nullptr) {
     report(table_update(TableUpdate::Kind::kFailed, p, id));
@@ -446,6 +495,17 @@ void Engine::on_ping_failed(Protocol p, const NodeId& id) noexcept {
 }
 
 void Engine::on_record(Protocol p, const enr::Record& record) noexcept {
+  for (std::size_t i = 0; probes_active_ > 0 && i < probes_.size(); ++i) {
+    ActiveProbe& probe = probes_[i];
+    if (probe.active && probe.kind == ProbeKind::kResolve && probe.protocol == p &&
+        probe.node.id == record.node_id()) {
+      ProbeResult r;
+      r.outcome = ProbeOutcome::kAnswered;
+      r.from = probe.node.endpoint;
+      r.record = &record;
+      finish_probe(probe, r);
+    }
+  }
   if (config_.report_node_events) {
     const auto ep = record.udp_endpoint_v4() ? record.udp_endpoint_v4() : record.udp_endpoint_v6();
     report(NodeEvent::Kind::kLearned, p, record.node_id(), record.public_key(),
@@ -906,6 +966,7 @@ void Engine::run_deadlines() noexcept {
   next_deadline_check_ns_ = now_.mono_ns + kDeadlineCheckNs;
   v4_->run_deadlines();
   v5_->run_deadlines();
+  expire_probes();
   for (std::uint32_t i = 0; i < lookups_.size(); ++i) {
     if (lookups_[i].active && !lookups_[i].stepping &&
         (lookups_[i].state->next_deadline() <= now_.mono_ns || lookups_[i].state->done() ||
@@ -1099,6 +1160,112 @@ const char* DiscoveryServer::external_address_source() const noexcept {
 }
 const NetPolicy* DiscoveryServer::net_policy() const noexcept {
   return engine_->policy();
+}
+
+// ---- operator probes (msg::Ping / msg::Resolve / msg::TalkRequest) ---------------------------
+
+void Engine::start_probe(ProbeKind kind, Protocol p, const msg::ProbeTarget& target,
+                         std::uint64_t tag, std::int64_t timeout_ns,
+                         const msg::TalkRequest* talk) noexcept {
+  ActiveProbe probe;  // active once it has a slot
+  probe.kind = kind;
+  probe.protocol = p;
+  probe.tag = tag;
+  probe.node = NodeRef{crypto::node_id_of(target.public_key), target.public_key, target.endpoint};
+  probe.started_ns = now_.mono_ns;
+  probe.deadline_ns = now_.mono_ns + (timeout_ns > 0 ? timeout_ns : msg::kDefaultProbeTimeoutNs);
+  ProbeResult r;
+  if (!enabled(p) || !target.endpoint.valid() || probe.node.id == local_.id ||
+      !admits(probe.node.id, target.endpoint.ip)) {
+    r.outcome = ProbeOutcome::kRefused;
+    finish_probe(probe, r);
+    return;
+  }
+  ActiveProbe* slot = nullptr;
+  for (ActiveProbe& candidate : probes_) {
+    if (!candidate.active) {
+      slot = &candidate;
+      break;
+    }
+  }
+  if (slot == nullptr) {
+    r.outcome = ProbeOutcome::kBusy;
+    finish_probe(probe, r);
+    return;
+  }
+  *slot = probe;
+  slot->active = true;
+  ++probes_active_;
+  const NodeRef& node = slot->node;
+  switch (kind) {
+    case ProbeKind::kPing:
+      if (p == Protocol::kV4) {
+        (void)v4_->send_ping(node, Discv4State::PingPurpose::kBond);
+      } else {
+        (void)v5_->send_ping(node);  // false: a ping already in flight, whose PONG counts
+      }
+      break;
+    case ProbeKind::kResolve:
+      if (p == Protocol::kV4) {
+        // ENRRequest needs the bond both ways: ping first; on_pong sends the request.
+        if (!v4_->send_ping(node, Discv4State::PingPurpose::kBond)) {
+          v4_->request_enr(node);  // a ping is in flight already, or we are bonded
+        }
+      } else {
+        v5_->request_enr(node);
+      }
+      break;
+    case ProbeKind::kTalk:
+      if (!v5_->send_talkreq(node, as_bytes(talk->protocol), ByteView(talk->request),
+                             &slot->talk_req_id)) {
+        r.outcome = ProbeOutcome::kRefused;
+        finish_probe(*slot, r);
+      }
+      break;
+  }
+}
+
+void Engine::on_talk_response(std::uint64_t req_id, const NodeId& from_id, const Endpoint& from,
+                              ByteView response) noexcept {
+  for (std::size_t i = 0; probes_active_ > 0 && i < probes_.size(); ++i) {
+    ActiveProbe& probe = probes_[i];
+    if (probe.active && probe.kind == ProbeKind::kTalk && probe.talk_req_id == req_id &&
+        probe.node.id == from_id) {
+      ProbeResult r;
+      r.outcome = ProbeOutcome::kAnswered;
+      r.from = from;
+      r.talk_response = response;
+      finish_probe(probe, r);
+    }
+  }
+}
+
+// Fills in what every result carries, frees the slot, then reports (the observer may send
+// the next probe from its callback).
+void Engine::finish_probe(ActiveProbe& probe, ProbeResult& result) noexcept {
+  result.kind = probe.kind;
+  result.protocol = probe.protocol;
+  result.id = probe.node.id;
+  result.elapsed_ns = now_.mono_ns - probe.started_ns;
+  const std::uint64_t tag = probe.tag;
+  if (probe.active) {
+    probe.active = false;
+    --probes_active_;
+  }
+  if (observer_ != nullptr) {
+    observer_->on_probe_done(tag, result);
+  }
+}
+
+void Engine::expire_probes() noexcept {
+  for (std::size_t i = 0; probes_active_ > 0 && i < probes_.size(); ++i) {
+    ActiveProbe& probe = probes_[i];
+    if (probe.active && probe.deadline_ns <= now_.mono_ns) {
+      ProbeResult r;
+      r.outcome = ProbeOutcome::kTimeout;
+      finish_probe(probe, r);
+    }
+  }
 }
 
 }  // namespace discplane::disc
