@@ -1,6 +1,6 @@
 // discctl: node keys and records (offline), a running node's HTTP API, and a remote node's
 // answers. This file only builds the command line and runs the subcommand parsed; each group
-// of subcommands lives in control/cli/ (offline.cc, api_commands.cc, ...).
+// of subcommands lives in control/cli/ (offline.cc, api_commands.cc, probe_commands.cc).
 // Exit codes: 0 ok, 1 the operation failed (one line on stderr), 2 bad command line.
 #include <string>
 
@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   Commands commands;
   add_offline_commands(app, commands);
   add_api_commands(app, globals, commands);
+  add_probe_commands(app, globals, commands);
 
   try {
     app.parse(argc, argv);

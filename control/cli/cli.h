@@ -69,7 +69,8 @@ struct Command {
 using Commands = std::vector<Command>;
 
 // Registration, one function per file.
-void add_offline_commands(CLI::App& app, Commands& out);                      // offline.cc
-void add_api_commands(CLI::App& app, const Globals& globals, Commands& out);  // api_commands.cc
+void add_offline_commands(CLI::App& app, Commands& out);                        // offline.cc
+void add_api_commands(CLI::App& app, const Globals& globals, Commands& out);    // api_commands.cc
+void add_probe_commands(CLI::App& app, const Globals& globals, Commands& out);  // probe_commands.cc
 
 }  // namespace discplane::cli

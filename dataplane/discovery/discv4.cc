@@ -39,6 +39,15 @@ Discv4State::Discv4State(Engine& engine)
       amp_(engine.config().v4_amp_ips, engine.config().v4_amp_per_ip_burst,
            engine.config().v4_amp_global_burst) {}
 
+std::uint64_t Discv4State::unique_expiration(std::uint64_t* last) const noexcept {
+  std::uint64_t e = expiration();
+  if (last != nullptr) {
+    e = std::max(e, *last + 1);
+    *last = e;
+  }
+  return e;
+}
+
 std::uint64_t Discv4State::expiration() const noexcept {
   return static_cast<std::uint64_t>(engine_.now().unix_s + engine_.config().v4_expiration_s);
 }
@@ -426,7 +435,8 @@ bool Discv4State::send_ping(const NodeRef& node, PingPurpose purpose, bool unver
   ping.version = 4;
   ping.from = local_rpc_endpoint();
   ping.to = {node.endpoint.ip, node.endpoint.port, 0};
-  ping.expiration = expiration();
+  Bond* bond = bonds_.peek(node.id);
+  ping.expiration = unique_expiration(bond != nullptr ? &bond->last_ping_expiration : nullptr);
   ping.enr_seq = engine_.local().record.seq();
   auto enc = v4wire::encode_ping(engine_.local().private_key, ping, buf);
   if (!enc) {
@@ -523,8 +533,10 @@ void Discv4State::request_enr(const NodeRef& node) noexcept {
   if (buf.empty()) {
     return;
   }
-  auto enc =
-      v4wire::encode_enrrequest(engine_.local().private_key, v4wire::ENRRequest{expiration()}, buf);
+  Bond* bond = bonds_.peek(node.id);
+  const std::uint64_t exp =
+      unique_expiration(bond != nullptr ? &bond->last_enr_expiration : nullptr);
+  auto enc = v4wire::encode_enrrequest(engine_.local().private_key, v4wire::ENRRequest{exp}, buf);
   if (!enc) {
     engine_.counters().drop(Drop::kEncodeFailed);
     return;

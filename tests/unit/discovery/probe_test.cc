@@ -218,3 +218,21 @@ TEST_CASE("probe: name() of the new inbox messages", "[engine][probe]") {
   CHECK(std::string(name(InMessage{msg::Resolve{}})) == "resolve");
   CHECK(std::string(name(InMessage{msg::TalkRequest{}})) == "talk-request");
 }
+
+TEST_CASE("probe v4: a second ping and resolve within the same second are not replays",
+          "[engine][probe]") {
+  // Deterministic signatures: the same request with the same expiration is the same bytes,
+  // which the peer's replay filter drops. Each goes out with a later expiration instead.
+  Pair p;
+  for (std::uint64_t tag = 1; tag <= 2; ++tag) {
+    p.net.send(*p.a, msg::Ping{Protocol::kV4, target_of(*p.b), tag});
+    p.net.run_for_ms(20);
+    p.net.send(*p.a, msg::Resolve{Protocol::kV4, target_of(*p.b), 10 + tag});
+    p.net.run_for_ms(20);
+  }
+  REQUIRE(p.recorder.answers.size() == 4);
+  for (const Answer& a : p.recorder.answers) {
+    CHECK(a.result.outcome == ProbeOutcome::kAnswered);
+  }
+  CHECK(p.b->server->counters().dropped(Drop::kV4Replayed) == 0);
+}
