@@ -128,23 +128,10 @@ class StandaloneProbe final : public disc::DatagramSink, public disc::EngineObse
   std::optional<ProbeReport> report_;
 };
 
-// The answer as the API gives it (probe_json), or nullopt after one error line.
-std::optional<nlohmann::json> run_standalone(const ProbeArgs& a, const control::ProbeNode& node,
-                                             disc::InMessage message) {
-  disc::ServerConfig config;
-  if (!a.key_file.empty()) {
-    auto key = read_key(a.key_file);
-    if (!key) {
-      return std::nullopt;
-    }
-    config.private_key = *key;
-  } else {
-    config.private_key = crypto::generate_private_key();
-  }
-  Endpoint listen{node.target.endpoint.ip.is_v4() ? IpAddress::v4(0, 0, 0, 0) : IpAddress{}, 0};
-  if (!node.target.endpoint.ip.is_v4()) {
-    listen.ip = *IpAddress::parse("::");
-  }
+// --listen, or any address of the node's family; nullopt after a usage error line.
+std::optional<Endpoint> listen_endpoint(const ProbeArgs& a, const control::ProbeNode& node) {
+  Endpoint listen{
+      node.target.endpoint.ip.is_v4() ? IpAddress::v4(0, 0, 0, 0) : *IpAddress::parse("::"), 0};
   if (!a.listen.empty()) {
     auto parsed = Endpoint::parse(a.listen);
     if (!parsed || !parsed->ip.valid()) {
@@ -154,9 +141,25 @@ std::optional<nlohmann::json> run_standalone(const ProbeArgs& a, const control::
     listen = *parsed;
   }
   if (listen.ip.family != node.target.endpoint.ip.family) {
-    fail("--listen " + listen.to_string() + " cannot reach " + node.target.endpoint.to_string() +
-         " (different IP family)");
+    usage_error("--listen " + listen.to_string() + " cannot reach " +
+                node.target.endpoint.to_string() + " (different IP family)");
     return std::nullopt;
+  }
+  return listen;
+}
+
+// The answer as the API gives it (probe_json), or nullopt after one error line.
+std::optional<nlohmann::json> run_standalone(const ProbeArgs& a, const control::ProbeNode& node,
+                                             const Endpoint& listen, disc::InMessage message) {
+  disc::ServerConfig config;
+  if (!a.key_file.empty()) {
+    auto key = read_key(a.key_file);
+    if (!key) {
+      return std::nullopt;
+    }
+    config.private_key = *key;
+  } else {
+    config.private_key = crypto::generate_private_key();
   }
   auto port = net::SocketPort::create(listen);
   if (!port) {
@@ -292,7 +295,11 @@ int run_probe(const ProbeArgs& a, const Globals& globals) {
     message =
         disc::msg::TalkRequest{node->target, a.talk_protocol, std::move(request), 1, timeout_ns};
   }
-  auto j = run_standalone(a, *node, std::move(message));
+  const auto listen = listen_endpoint(a, *node);
+  if (!listen) {
+    return kUsage;
+  }
+  auto j = run_standalone(a, *node, *listen, std::move(message));
   return j ? print_answer(a, *j) : kFailed;
 }
 

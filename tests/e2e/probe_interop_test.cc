@@ -182,6 +182,22 @@ TEST_CASE("probe interop: a silent node times out (exit 1); discv4 resolve of di
   CHECK(self["outcome"] == "refused");
   CHECK(self["error"].get<std::string>().starts_with("not sent to "));
 
+  // IPv6: a discplane on [::1]; discctl picks an IPv6 socket for it.
+  DiscplaneOptions v6;
+  const std::string listen6 = "[::1]:" + std::to_string(free_port());
+  v6.listen = "\"" + listen6 + "\"";  // quoted: YAML reads a bare [ as a list
+  v6.external_ip = "::1";
+  Discplane dp6(v6, log_dir("probe-v6"));
+  auto ping6 = discctl("ping " + quoted(dp6.enode()) + " --timeout 8");
+  INFO(ping6.out);
+  CHECK(ping6.code == 0);
+  CHECK(ping6.out.starts_with("pong from " + listen6 + " (v4) in "));
+  CHECK(ping6.out.find("it sees us at [::1]:") != std::string::npos);
+  auto resolve6 = discctl("resolve " + dp6.enr() + " --timeout 8");
+  CHECK(resolve6.code == 0);
+  CHECK(resolve6.out == dp6.enr() + "\n");
+  CHECK(discctl("ping " + dp6.enr() + " --listen 127.0.0.1:0").code == 2);  // wrong family
+
   // Bad usage: exit 2 (and nothing is sent).
   CHECK(discctl("ping nonsense").code == 2);
   CHECK(discctl("talk " + dp.enr() + " p zz").code == 2);
