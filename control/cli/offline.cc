@@ -122,25 +122,28 @@ int enode_of(const std::string& text) {
 }  // namespace
 
 void add_offline_commands(CLI::App& app, Commands& out) {
-  auto* key = app.add_subcommand("key", "node key files (offline)");
+  auto* key = app.add_subcommand("key", "node key files (offline: no --api needed)");
   key->require_subcommand(1);
   auto out_file = std::make_shared<std::string>();
-  auto* key_gen = key->add_subcommand("generate", "create a new node key");
+  auto* key_gen =
+      key->add_subcommand("generate", "create a new node key (offline: no --api needed)");
   key_gen->add_option("--out", *out_file, "write a new key file (mode 0600; never overwrites)");
   out.push_back({key_gen, [out_file] { return key_generate(*out_file); }});
   auto show_file = std::make_shared<std::string>();
-  auto* key_show_cmd = key->add_subcommand("show", "print the node id, public key and ENR");
+  auto* key_show_cmd = key->add_subcommand(
+      "show", "print the node id, public key and ENR (offline: no --api needed)");
   key_show_cmd->add_option("file", *show_file, "key file")->required();
   out.push_back({key_show_cmd, [show_file] { return key_show(*show_file); }});
 
-  auto* enr_cmd = app.add_subcommand("enr", "node records (offline)");
+  auto* enr_cmd = app.add_subcommand("enr", "node records (offline: no --api needed)");
   enr_cmd->require_subcommand(1);
   auto decode_text = std::make_shared<std::string>();
-  auto* decode = enr_cmd->add_subcommand("decode", "print a record as JSON");
+  auto* decode =
+      enr_cmd->add_subcommand("decode", "print a record as JSON (offline: no --api needed)");
   decode->add_option("record", *decode_text, "enr:... text")->required();
   out.push_back({decode, [decode_text] { return enr_decode(*decode_text); }});
   auto enc = std::make_shared<EncodeArgs>();
-  auto* encode = enr_cmd->add_subcommand("encode", "sign a record");
+  auto* encode = enr_cmd->add_subcommand("encode", "sign a record (offline: no --api needed)");
   encode->add_option("--key", enc->key_file, "key file")->required();
   encode->add_option("--ip", enc->ip, "IPv4 or IPv6 address")->required();
   encode->add_option("--udp", enc->udp, "UDP port")->required();
@@ -149,7 +152,8 @@ void add_offline_commands(CLI::App& app, Commands& out) {
   out.push_back({encode, [enc] { return enr_encode(*enc); }});
 
   auto enode_text = std::make_shared<std::string>();
-  auto* enode = app.add_subcommand("enode", "print a record's enode:// URL (offline)");
+  auto* enode =
+      app.add_subcommand("enode", "print a record's enode:// URL (offline: no --api needed)");
   enode->add_option("record", *enode_text, "enr:... text")->required();
   out.push_back({enode, [enode_text] { return enode_of(*enode_text); }});
 }

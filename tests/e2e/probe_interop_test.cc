@@ -169,6 +169,23 @@ TEST_CASE("probe interop: a silent node times out (exit 1); discv4 resolve of di
   CHECK(v5.code == 0);
   CHECK(v5.out == dp.enr() + "\n");
 
+  // --key and --listen: a fixed identity at a fixed endpoint; discplane's table shows both (a
+  // discv5 handshake puts the sender in the table).
+  const auto key_file = dir / "probe.key";
+  std::filesystem::remove(key_file);
+  REQUIRE(discctl("key generate --out " + key_file.string()).code == 0);
+  const auto shown = discctl("key show " + key_file.string());
+  REQUIRE(shown.code == 0);
+  const std::string probe_id = shown.out.substr(shown.out.find("node_id: ") + 9, 64);
+  const std::string probe_listen = "127.0.0.1:" + std::to_string(free_port());
+  auto fixed = discctl("ping " + dp.enr() + " --key " + key_file.string() + " --listen " +
+                       probe_listen + " --timeout 8");
+  INFO(fixed.out);
+  CHECK(fixed.code == 0);
+  CHECK(fixed.out.find("it sees us at " + probe_listen + ",") != std::string::npos);
+  CHECK(eventually([&] { return dp.get("/v1/peers/" + probe_id)["endpoint"] == probe_listen; },
+                   milliseconds(5000)));
+
   // The API refuses what it cannot ask, with the reason.
   CHECK(dp.post("/v1/ping", Json::object())["error"] ==
         "\"node\" must be an enode:// URL or an enr: record");
