@@ -54,7 +54,7 @@ std::string quoted(const std::string& s) {
 
 }  // namespace
 
-TEST_CASE("probe interop: discctl ping over discv4 against ethereumjs, standalone and via --api",
+TEST_CASE("probe interop: discctl ping over discv4 against ethereumjs standalone and via --api",
           "[interop][socket][probe]") {
   if (!js_harness_available()) {
     FAIL("node or tests/interop/node_modules missing: run 'npm ci' in tests/interop first");
@@ -94,7 +94,7 @@ TEST_CASE("probe interop: discctl ping over discv4 against ethereumjs, standalon
   CHECK(resolve.out.starts_with("discctl: no record from " + js.id(0).substr(0, 16)));
 }
 
-TEST_CASE("probe interop: discctl ping, resolve and talk over discv5 against chainsafe",
+TEST_CASE("probe interop: discctl ping and resolve and talk over discv5 against chainsafe",
           "[interop][socket][probe]") {
   if (!js_harness_available()) {
     FAIL("node or tests/interop/node_modules missing: run 'npm ci' in tests/interop first");
@@ -139,8 +139,9 @@ TEST_CASE("probe interop: discctl ping, resolve and talk over discv5 against cha
   }
 }
 
-TEST_CASE("probe interop: a silent node times out (exit 1); discv4 resolve of discplane itself",
-          "[interop][socket][probe]") {
+TEST_CASE(
+    "probe interop: a silent node times out with exit 1 and discv4 resolve of discplane itself",
+    "[interop][socket][probe]") {
   const auto dir = log_dir("probe-timeout");
   INFO("logs in " << dir.string());
   Discplane dp(DiscplaneOptions{}, dir);

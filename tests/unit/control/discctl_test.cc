@@ -226,7 +226,7 @@ TEST_CASE("discctl error exits", "[control][discctl]") {
   CHECK(discctl(dir, "--help").code == 0);
 }
 
-TEST_CASE("discctl --version, usage errors exit 2, connection errors printed whole",
+TEST_CASE("discctl --version and usage errors exit 2 and connection errors printed whole",
           "[control][discctl]") {
   test::TempDir dir;
   auto v = discctl(dir, "--version");
@@ -257,7 +257,7 @@ TEST_CASE("discctl --version, usage errors exit 2, connection errors printed who
   }
 }
 
-TEST_CASE("discplane --version; command-line and config errors exit 2", "[control][discctl]") {
+TEST_CASE("discplane --version and command-line and config errors exit 2", "[control][discctl]") {
   test::TempDir dir;
   const std::string bin = (std::filesystem::path(DP_BINARY_DIR) / "discplane").string();
   REQUIRE(std::filesystem::exists(bin));

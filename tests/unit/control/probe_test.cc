@@ -24,7 +24,7 @@ constexpr const char* kEipPublicKey =
 
 }  // namespace
 
-TEST_CASE("parse_probe_node: enode means v4, ENR means v5, unless told", "[control][probe]") {
+TEST_CASE("parse_probe_node: enode means v4 and ENR means v5 unless told", "[control][probe]") {
   const std::string enode = std::string("enode://") + kEipPublicKey + "@10.0.0.1:30305";
   auto a = parse_probe_node(enode);
   REQUIRE(a);

@@ -81,7 +81,7 @@ TEST_CASE("probe v4: PING answered with the endpoint the PONG reports and the pe
   CHECK(p.recorder.answers.size() == 1);
 }
 
-TEST_CASE("probe v4: resolve bonds, then fetches the record with ENRRequest", "[engine][probe]") {
+TEST_CASE("probe v4: resolve bonds then fetches the record with ENRRequest", "[engine][probe]") {
   Pair p;
   p.net.send(*p.a, msg::Resolve{Protocol::kV4, target_of(*p.b), 8});
   p.net.run_for_ms(200);
@@ -96,7 +96,8 @@ TEST_CASE("probe v4: resolve bonds, then fetches the record with ENRRequest", "[
         1);
 }
 
-TEST_CASE("probe v5: PING handshakes first; resolve is FINDNODE [0]", "[engine][probe]") {
+TEST_CASE("probe v5: PING handshakes first and resolve is FINDNODE at distance 0",
+          "[engine][probe]") {
   Pair p;
   p.net.send(*p.a, msg::Ping{Protocol::kV5, target_of(*p.b), 1});
   p.net.run_for_ms(50);
@@ -117,8 +118,10 @@ TEST_CASE("probe v5: PING handshakes first; resolve is FINDNODE [0]", "[engine][
   CHECK(p.a->server->counters().v5_handshakes_initiated == 1);  // the session was reused
 }
 
-TEST_CASE("probe v5: TALKREQ answered with the handler's TALKRESP; unknown protocol: empty",
-          "[engine][probe]") {
+TEST_CASE(
+    "probe v5: TALKREQ answered with the handler's TALKRESP and an unknown protocol with an empty "
+    "one",
+    "[engine][probe]") {
   Pair p;
   p.net.send(*p.b, msg::RegisterTalkProtocol{"echo", [](ByteView req, const NodeId&,
                                                         const Endpoint&, MutableByteView out) {
@@ -141,7 +144,8 @@ TEST_CASE("probe v5: TALKREQ answered with the handler's TALKRESP; unknown proto
   CHECK(p.recorder.answers[1].talk.empty());
 }
 
-TEST_CASE("probe: a silent node times out at the probe's deadline, once", "[engine][probe]") {
+TEST_CASE("probe: a silent node times out at the probe's deadline and only once",
+          "[engine][probe]") {
   for (const Protocol proto : {Protocol::kV4, Protocol::kV5}) {
     Pair p;
     p.b->up = false;
@@ -173,8 +177,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "probe: refused without sending (own id, bad endpoint, disabled protocol, talk on "
-    "v4 impossible) and busy past kMaxProbes",
+    "probe: refused without sending (own id or bad endpoint or disabled protocol) and busy "
+    "past kMaxProbes",
     "[engine][probe]") {
   ServerConfig b_config;
   Pair p;
