@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "discplane/control/metrics.h"
+#include "discplane/control/probe.h"
 #include "discplane/discovery/node_id.h"
 #include "discplane/discovery/peer_table.h"
 #include "discplane/wire/enode.h"
@@ -25,6 +26,8 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 constexpr auto kLookupPoll = std::chrono::milliseconds(20);
+constexpr std::uint64_t kMaxProbeTimeoutMs = 60'000;
+constexpr auto kProbeSlack = std::chrono::milliseconds(2'000);
 
 void reply(httplib::Response& res, int status, const Json& body) {
   res.status = status;
@@ -153,6 +156,15 @@ struct ApiServer::Impl {
                [this](const httplib::Request&, httplib::Response& res) { health(res); });
     server.Post("/v1/lookup",
                 [this](const httplib::Request& req, httplib::Response& res) { lookup(req, res); });
+    server.Post("/v1/ping", [this](const httplib::Request& req, httplib::Response& res) {
+      probe(req, res, disc::ProbeKind::kPing);
+    });
+    server.Post("/v1/resolve", [this](const httplib::Request& req, httplib::Response& res) {
+      probe(req, res, disc::ProbeKind::kResolve);
+    });
+    server.Post("/v1/talk", [this](const httplib::Request& req, httplib::Response& res) {
+      probe(req, res, disc::ProbeKind::kTalk);
+    });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       auto pinned = appliance.snapshots().acquire();
       std::string body = render_metrics(pinned.get(), now_mono_ns());
@@ -480,6 +492,130 @@ struct ApiServer::Impl {
     reply_error(res, 504,
                 "lookup " + std::to_string(*tag) + " gave no result within " +
                     std::to_string(options.lookup_timeout.count()) + " ms");
+  }
+
+  // ---- POST /v1/ping, /v1/resolve, /v1/talk ----
+  // {"node": enode URL or ENR, "protocol": "v4"|"v5" (ping/resolve; default: v4 for an enode
+  // URL, v5 for an ENR), "timeout_ms": N (default 5000, at most 60000), and for talk
+  // "talk_protocol": string, "request": hex}. Sent from the appliance's own identity; waits
+  // for the answer: 200 with probe_json, 504 when none came in time.
+  void probe(const httplib::Request& req, httplib::Response& res, disc::ProbeKind kind) {
+    const Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object()) {
+      reply_error(res, 400, "body must be a JSON object");
+      return;
+    }
+    if (!body.contains("node") || !body["node"].is_string()) {
+      reply_error(res, 400, "\"node\" must be an enode:// URL or an enr: record");
+      return;
+    }
+    std::optional<disc::Protocol> protocol;
+    if (kind != disc::ProbeKind::kTalk && body.contains("protocol")) {
+      if (body["protocol"].is_string()) {
+        protocol = parse_protocol(body["protocol"].get<std::string>());
+      }
+      if (!protocol) {
+        reply_error(res, 400, "protocol must be \"v4\" or \"v5\"");
+        return;
+      }
+    }
+    auto node = parse_probe_node(body["node"].get<std::string>(),
+                                 kind == disc::ProbeKind::kTalk ? disc::Protocol::kV5 : protocol);
+    if (!node) {
+      reply_error(res, 400, node.error());
+      return;
+    }
+    std::uint64_t timeout_ms = disc::msg::kDefaultProbeTimeoutNs / 1'000'000;
+    if (body.contains("timeout_ms")) {
+      if (!body["timeout_ms"].is_number_unsigned() ||
+          body["timeout_ms"].get<std::uint64_t>() == 0 ||
+          body["timeout_ms"].get<std::uint64_t>() > kMaxProbeTimeoutMs) {
+        reply_error(res, 400,
+                    "timeout_ms must be an integer 1.." + std::to_string(kMaxProbeTimeoutMs));
+        return;
+      }
+      timeout_ms = body["timeout_ms"].get<std::uint64_t>();
+    }
+    const Config& config = appliance.config();
+    if (!config.runs(node->protocol == disc::Protocol::kV4 ? Protocol::kDiscv4
+                                                           : Protocol::kDiscv5)) {
+      reply_error(res, 400, std::string(disc::name(node->protocol)) + " is not enabled");
+      return;
+    }
+    if (config.dataplane.workers > 1) {
+      // Answers are steered by source endpoint to the worker that owns it, not to worker 0.
+      reply_error(res, 501, "probes need dataplane.workers: 1");
+      return;
+    }
+    const std::int64_t timeout_ns = static_cast<std::int64_t>(timeout_ms) * 1'000'000;
+    disc::InMessage message;
+    if (kind == disc::ProbeKind::kPing) {
+      message = disc::msg::Ping{node->protocol, node->target, 0, timeout_ns};
+    } else if (kind == disc::ProbeKind::kResolve) {
+      message = disc::msg::Resolve{node->protocol, node->target, 0, timeout_ns};
+    } else {
+      Bytes request;
+      if (!body.contains("talk_protocol") || !body["talk_protocol"].is_string() ||
+          body["talk_protocol"].get<std::string>().empty()) {
+        reply_error(res, 400, "\"talk_protocol\" must be a non-empty string");
+        return;
+      }
+      if (body.contains("request") && (!body["request"].is_string() ||
+                                       !from_hex(body["request"].get<std::string>(), request))) {
+        reply_error(res, 400, "\"request\" must be hex");
+        return;
+      }
+      message = disc::msg::TalkRequest{node->target, body["talk_protocol"].get<std::string>(),
+                                       std::move(request), 0, timeout_ns};
+    }
+    if (!appliance.running()) {
+      reply_error(res, 503, "the appliance is not running");
+      return;
+    }
+    const auto tag = appliance.request_probe(std::move(message));
+    if (!tag) {
+      reply_error(res, 503, "too many probes queued");
+      return;
+    }
+    // The engine answers at its deadline at the latest; the slack covers the command ring and
+    // the snapshot interval.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms) + kProbeSlack;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (stopping.load()) {
+        reply_error(res, 503, "the API is stopping");
+        return;
+      }
+      {
+        auto pinned = appliance.snapshots().acquire();
+        const CoreSnapshot& s = pinned.get();
+        for (const ProbeReport& r : s.recent_probes) {
+          if (r.tag != *tag) {
+            continue;
+          }
+          if (r.outcome == disc::ProbeOutcome::kAnswered) {
+            reply(res, 200, probe_json(r));
+            return;
+          }
+          Json j = probe_json(r);
+          j["error"] = probe_failure(r, node->target.endpoint);
+          reply(res,
+                r.outcome == disc::ProbeOutcome::kTimeout ? 504
+                : r.outcome == disc::ProbeOutcome::kBusy  ? 503
+                                                          : 400,
+                j);
+          return;
+        }
+        if (s.shut_down) {
+          reply_error(res, 503, "the core has shut down");
+          return;
+        }
+      }
+      std::this_thread::sleep_for(kLookupPoll);
+    }
+    reply_error(res, 504,
+                "probe " + std::to_string(*tag) + " gave no result within " +
+                    std::to_string(timeout_ms) + " ms");
   }
 };
 

@@ -4,6 +4,8 @@
 // publishes snapshots. The control thread turns timers into commands and watches snapshots.
 #include "discplane/control/appliance.h"
 
+#include "discplane/control/probe.h"
+
 // GCC 12 reports a false -Wmaybe-uninitialized when a std::variant holding a std::string
 // alternative (disc::InMessage) is moved through the command ring; the variant is always
 // constructed. Silenced for this file only.
@@ -287,6 +289,7 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
   SpscRing<disc::InMessage> commands{kCommandRing};
   SnapshotPublisher<CoreSnapshot> snapshots;
   std::vector<LookupOutcome> recent_lookups;  // core side, bounded
+  std::vector<ProbeReport> recent_probes;     // core side, bounded
 
   std::atomic<bool> stop_requested{false};  // anyone -> control thread
   std::atomic<bool> core_stop{false};       // control thread -> backend loop
@@ -309,6 +312,7 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
   // thread: the ring has a single producer. Control plane only; the core never locks.
   std::mutex lookup_queue_mutex;
   std::deque<disc::msg::Lookup> lookup_queue;
+  std::deque<disc::InMessage> probe_queue;        // msg::Ping / Resolve / TalkRequest (the API's)
   std::atomic<std::uint64_t> next_lookup_tag{1};  // 0 is the timers' tag
 
   // Reloads: reload() (any one thread) leaves what goes to the core here; the control thread
@@ -379,6 +383,9 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
     while (!lookup_queue.empty() && commands.try_push(lookup_queue.front())) {
       lookup_queue.pop_front();
     }
+    while (!probe_queue.empty() && commands.try_push(std::move(probe_queue.front()))) {
+      probe_queue.pop_front();
+    }
   }
 
   void save_node_db() {
@@ -434,6 +441,12 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
     }
     recent_lookups.push_back(std::move(o));
   }
+  void on_probe_done(std::uint64_t tag, const disc::ProbeResult& result) noexcept override {
+    if (recent_probes.size() >= kRecentLookups) {
+      recent_probes.erase(recent_probes.begin());
+    }
+    recent_probes.push_back(report_of(tag, result));
+  }
   void on_local_record_changed(const enr::Record&) noexcept override {}
   void on_node_event(const disc::NodeEvent& e) noexcept override {
     if (crawl) {
@@ -480,6 +493,7 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
       s.local_seq = server->local_record().seq();
       s.external_address_source = server->external_address_source();
       s.recent_lookups = recent_lookups;
+      s.recent_probes = recent_probes;
       s.shut_down = server->shut_down();
       fill_loop_stats(s.loop);
       s.workers.clear();
@@ -1123,6 +1137,31 @@ std::optional<std::uint64_t> Appliance::request_lookup(disc::Protocol protocol,
   }
   const std::uint64_t tag = i.next_lookup_tag.fetch_add(1);
   i.lookup_queue.push_back(disc::msg::Lookup{protocol, target, tag});
+  return tag;
+}
+
+std::optional<std::uint64_t> Appliance::request_probe(disc::InMessage message) {
+  Impl& i = *impl_;
+  std::lock_guard<std::mutex> lock(i.lookup_queue_mutex);
+  if (i.probe_queue.size() >= kMaxQueuedLookups) {
+    return std::nullopt;
+  }
+  const std::uint64_t tag = i.next_lookup_tag.fetch_add(1);
+  bool probe = false;
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, disc::msg::Ping> || std::is_same_v<T, disc::msg::Resolve> ||
+                      std::is_same_v<T, disc::msg::TalkRequest>) {
+          m.tag = tag;
+          probe = true;
+        }
+      },
+      message);
+  if (!probe) {
+    return std::nullopt;
+  }
+  i.probe_queue.push_back(std::move(message));
   return tag;
 }
 

@@ -1,6 +1,8 @@
 // discplane: the appliance's entry point.
 //   discplane --config FILE        run (prints its enode:// URL and enr: record first)
 //   discplane --check-config FILE  validate the file and exit (0 valid, 2 invalid)
+//   discplane --version            the version (CMake project version)
+// Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 // SIGINT/SIGTERM stop it cleanly (exit 0): the handler only sets a flag.
 // SIGHUP re-reads the config file and applies what can change live (control/reload.cc), one
 // log line per changed key; a bad file is reported (file:line: key) and the old config kept.
@@ -81,10 +83,17 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string check_path;
   bool quiet = false;
+  app.set_version_flag("--version", std::string("discplane ") + DISCPLANE_VERSION);
   app.add_option("--config", config_path, "YAML configuration file")->check(CLI::ExistingFile);
   app.add_option("--check-config", check_path, "validate a configuration file and exit");
   app.add_flag("--quiet", quiet, "do not print peer table changes");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own codes (105 for a missing file, 109 for an unknown flag) would leak out:
+    // every command-line error is a usage error, exit 2; --help and --version exit 0.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (!check_path.empty()) {
     auto config = control::load_config(check_path);

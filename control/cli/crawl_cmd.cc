@@ -15,11 +15,14 @@
 #include <vector>
 
 #include "discplane/control/appliance.h"
-#include "discplane/control/cli.h"
 #include "discplane/control/config.h"
 #include "discplane/control/crawl.h"
 
-namespace discplane::control::cli {
+#include "cli.h"
+
+namespace discplane::cli {
+
+using namespace ::discplane::control;
 
 namespace {
 
@@ -158,7 +161,7 @@ void add_crawl_command(CLI::App& app, Commands& commands) {
   crawl->add_option("--config", a->config,
                     "a discplane YAML configuration to start from (mode is set to crawl)");
   crawl->add_option("--progress", a->progress, "progress line interval (default 10s)");
-  commands.add(crawl, [a] { return run_crawl(*a); });
+  commands.push_back({crawl, [a] { return run_crawl(*a); }});
 }
 
-}  // namespace discplane::control::cli
+}  // namespace discplane::cli

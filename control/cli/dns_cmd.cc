@@ -6,7 +6,6 @@
 #include <memory>
 #include <string>
 
-#include "discplane/control/cli.h"
 #include "discplane/control/config.h"
 #include "discplane/control/dns_client.h"
 #include "discplane/control/dns_tree.h"
@@ -14,7 +13,11 @@
 #include "discplane/control/node_key.h"
 #include "discplane/wire/base64.h"
 
-namespace discplane::control::cli {
+#include "cli.h"
+
+namespace discplane::cli {
+
+using namespace ::discplane::control;
 
 namespace {
 
@@ -115,7 +118,7 @@ int run_sync(const SyncArgs& a) {
       [&dns](const std::string& name) -> Result<std::vector<std::string>, std::string> {
         auto r = dns.lookup_txt(name);
         if (!r) {
-          return fail(std::string(to_string(r.error())));
+          return discplane::fail(std::string(to_string(r.error())));
         }
         return *r;
       },
@@ -166,7 +169,7 @@ void add_dns_commands(CLI::App& app, Commands& commands) {
   sign->add_option("--domain", s->domain, "the DNS name the list is published under")->required();
   sign->add_option("--seq", s->seq, "sequence number (default: the stored one + 1)")
       ->each([s](const std::string&) { s->has_seq = true; });
-  commands.add(sign, [s] { return run_sign(*s); });
+  commands.push_back({sign, [s] { return run_sign(*s); }});
 
   auto z = std::make_shared<ZoneArgs>();
   auto* to_zone =
@@ -179,7 +182,7 @@ void add_dns_commands(CLI::App& app, Commands& commands) {
   to_zone->add_option("--ttl", z->ttl, "TTL of the records in seconds (default 300)");
   to_zone->add_flag("--soa", z->soa, "also write SOA and NS records: a whole zone");
   to_zone->add_option("--ns", z->ns, "name server named by --soa (default localhost.)");
-  commands.add(to_zone, [z] { return run_to_zone(*z); });
+  commands.push_back({to_zone, [z] { return run_to_zone(*z); }});
 
   auto y = std::make_shared<SyncArgs>();
   auto* sync = dns->add_subcommand("sync", "read a tree from DNS, verified, into nodes.json");
@@ -190,7 +193,7 @@ void add_dns_commands(CLI::App& app, Commands& commands) {
                    "write DIR/nodes.json and DIR/enrtree-info.json instead of stdout");
   sync->add_option("--timeout", y->timeout, "per query try (default 2s)");
   sync->add_option("--max-entries", y->max_entries, "lookups allowed (default 5000)");
-  commands.add(sync, [y] { return run_sync(*y); });
+  commands.push_back({sync, [y] { return run_sync(*y); }});
 }
 
-}  // namespace discplane::control::cli
+}  // namespace discplane::cli

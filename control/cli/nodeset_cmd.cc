@@ -4,12 +4,15 @@
 #include <memory>
 #include <string>
 
-#include "discplane/control/cli.h"
 #include "discplane/control/config.h"
 #include "discplane/control/nodeset.h"
 #include "discplane/discovery/peer_table.h"
 
-namespace discplane::control::cli {
+#include "cli.h"
+
+namespace discplane::cli {
+
+using namespace ::discplane::control;
 
 namespace {
 
@@ -113,7 +116,7 @@ void add_nodeset_commands(CLI::App& app, Commands& commands) {
       ->check(CLI::IsMember({"v4", "v5"}));
   filter->add_option("--responded-within", a->responded_within,
                      "only nodes whose last response is at most DURATION old");
-  commands.add(filter, [a] { return run_filter(*a); });
+  commands.push_back({filter, [a] { return run_filter(*a); }});
 }
 
-}  // namespace discplane::control::cli
+}  // namespace discplane::cli

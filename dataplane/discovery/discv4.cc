@@ -40,6 +40,15 @@ Discv4State::Discv4State(Engine& engine)
            engine.config().v4_amp_global_burst),
       requests_(engine.config().v4_request_limits) {}
 
+std::uint64_t Discv4State::unique_expiration(std::uint64_t* last) const noexcept {
+  std::uint64_t e = expiration();
+  if (last != nullptr) {
+    e = std::max(e, *last + 1);
+    *last = e;
+  }
+  return e;
+}
+
 std::uint64_t Discv4State::expiration() const noexcept {
   return static_cast<std::uint64_t>(engine_.now().unix_s + engine_.config().v4_expiration_s);
 }
@@ -434,7 +443,8 @@ bool Discv4State::send_ping(const NodeRef& node, PingPurpose purpose, bool unver
   ping.version = 4;
   ping.from = local_rpc_endpoint();
   ping.to = {node.endpoint.ip, node.endpoint.port, 0};
-  ping.expiration = expiration();
+  Bond* bond = bonds_.peek(node.id);
+  ping.expiration = unique_expiration(bond != nullptr ? &bond->last_ping_expiration : nullptr);
   ping.enr_seq = engine_.local().record.seq();
   auto enc = v4wire::encode_ping(engine_.local().private_key, ping, buf);
   if (!enc) {
@@ -516,8 +526,13 @@ void Discv4State::request_enr(const NodeRef& node) noexcept {
     return;
   }
   if (!we_are_bonded_for(node.id, node.endpoint.ip)) {
-    // The peer answers only once it has verified us: ask when it next pings.
-    if (Bond* b = bonds_.peek(node.id)) {
+    // The peer answers only once it has verified us: ask when it next pings (handle_ping),
+    // or when its Pong completes the bond after its Ping came first (handle_pong).
+    Bond* b = bonds_.peek(node.id);
+    if (b == nullptr || b->ip != node.endpoint.ip) {
+      b = bonds_.insert(node.id, Bond{node.endpoint.ip, 0, 0, false}).value;
+    }
+    if (b != nullptr) {
       b->want_enr = true;
     }
     return;
@@ -526,8 +541,10 @@ void Discv4State::request_enr(const NodeRef& node) noexcept {
   if (buf.empty()) {
     return;
   }
-  auto enc =
-      v4wire::encode_enrrequest(engine_.local().private_key, v4wire::ENRRequest{expiration()}, buf);
+  Bond* bond = bonds_.peek(node.id);
+  const std::uint64_t exp =
+      unique_expiration(bond != nullptr ? &bond->last_enr_expiration : nullptr);
+  auto enc = v4wire::encode_enrrequest(engine_.local().private_key, v4wire::ENRRequest{exp}, buf);
   if (!enc) {
     engine_.counters().drop(Drop::kEncodeFailed);
     return;

@@ -58,7 +58,15 @@ class Discv4State {
     std::int64_t pong_received_ns = 0;  // they answered our ping: they are verified for us
     std::int64_t ping_received_ns = 0;  // they pinged us and we answered: we are for them
     bool want_enr = false;              // request their record once they consider us bonded
+    // Expirations of our last Ping and ENRRequest to them: a second one within the same
+    // second would be byte-identical (deterministic signatures), and a peer's replay filter
+    // (ours has one) drops it, so each goes out at least one second later than the last.
+    std::uint64_t last_ping_expiration = 0;
+    std::uint64_t last_enr_expiration = 0;
   };
+  // A fresh expiration for a request to the node that `last` (the bond's field, if any)
+  // remembers.
+  std::uint64_t unique_expiration(std::uint64_t* last) const noexcept;
   enum class FindPhase : std::uint8_t { kAwaitingBond, kSent };
   struct PendingFindNode {
     NodeRef node;

@@ -769,7 +769,9 @@ void Discv5State::Impl::handle_talkreq(const v5wire::TalkReq& m, const SessionKe
 // ---- TALKRESP/v5 -----------------------------------------------------------------------------
 void Discv5State::Impl::handle_talkresp(const v5wire::TalkResp& m, const SessionKey& key) noexcept {
   if (solicited(m.req_id, Kind::kTalk, key) != nullptr) {
-    (void)requests.erase(load_req_id(m.req_id));
+    const std::uint64_t id = load_req_id(m.req_id);
+    (void)requests.erase(id);
+    engine.on_talk_response(id, key.id, key.endpoint, m.response);
   }
 }
 

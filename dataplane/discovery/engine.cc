@@ -97,8 +97,25 @@ const char* name(const InMessage& m) {
                         [](const msg::AddSeed&) { return "add-seed"; },
                         [](const msg::RegisterTalkProtocol&) { return "register-talk"; },
                         [](const msg::SetNetPolicy&) { return "set-net-policy"; },
+                        [](const msg::Ping&) { return "ping"; },
+                        [](const msg::Resolve&) { return "resolve"; },
+                        [](const msg::TalkRequest&) { return "talk-request"; },
                     },
                     m);
+}
+
+const char* name(ProbeOutcome o) {
+  switch (o) {
+    case ProbeOutcome::kAnswered:
+      return "answered";
+    case ProbeOutcome::kTimeout:
+      return "timeout";
+    case ProbeOutcome::kRefused:
+      return "refused";
+    case ProbeOutcome::kBusy:
+      return "busy";
+  }
+  return "?";
 }
 
 Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rng,
@@ -319,52 +336,65 @@ void Engine::handle(const InMessage& message, Transport& tx) noexcept {
   const TransportScope scope(tx_, tx);
   // One handler per alternative: a new InMessage alternative without one does not compile.
   // Packets come with the burst's time; every command reads the clock first.
-  std::visit(Overloaded{
-                 [&](const msg::Discv4Packet& m) {
-                   if (!config_.enable_v4) {
-                     counters_.drop(Drop::kDisabledProtocol);
-                   } else {
-                     v4_->on_packet(m.payload, m.from);
-                   }
-                 },
-                 [&](const msg::Discv5Packet& m) {
-                   if (!config_.enable_v5) {
-                     counters_.drop(Drop::kDisabledProtocol);
-                   } else {
-                     // counts kNotDiscovery itself (one unmask, or none with the burst's prefix)
-                     v5_->on_packet(m.payload, m.from, m.header_prefix);
-                   }
-                 },
-                 [&](const msg::Revalidate& m) {
-                   refresh_time();
-                   revalidate(m.protocol);
-                 },
-                 [&](const msg::Lookup& m) {
-                   refresh_time();
-                   lookup(m.protocol, m.target, m.tag);
-                 },
-                 [&](const msg::Prune&) {
-                   refresh_time();
-                   prune();
-                 },
-                 [&](const msg::Shutdown&) {
-                   refresh_time();
-                   shut_down_ = true;
-                 },
-                 [&](const msg::AddSeed& m) {
-                   refresh_time();
-                   add_seed(m.seed);
-                 },
-                 [&](const msg::RegisterTalkProtocol& m) {
-                   refresh_time();
-                   talk_handlers_.emplace_back(m.protocol, m.handler);
-                 },
-                 [&](const msg::SetNetPolicy& m) {
-                   refresh_time();
-                   set_policy(m.policy);
-                 },
-             },
-             message);
+  std::visit(
+      Overloaded{
+          [&](const msg::Discv4Packet& m) {
+            if (!config_.enable_v4) {
+              counters_.drop(Drop::kDisabledProtocol);
+            } else {
+              v4_->on_packet(m.payload, m.from);
+            }
+          },
+          [&](const msg::Discv5Packet& m) {
+            if (!config_.enable_v5) {
+              counters_.drop(Drop::kDisabledProtocol);
+            } else {
+              // counts kNotDiscovery itself (one unmask, or none with the burst's prefix)
+              v5_->on_packet(m.payload, m.from, m.header_prefix);
+            }
+          },
+          [&](const msg::Revalidate& m) {
+            refresh_time();
+            revalidate(m.protocol);
+          },
+          [&](const msg::Lookup& m) {
+            refresh_time();
+            lookup(m.protocol, m.target, m.tag);
+          },
+          [&](const msg::Prune&) {
+            refresh_time();
+            prune();
+          },
+          [&](const msg::Shutdown&) {
+            refresh_time();
+            shut_down_ = true;
+          },
+          [&](const msg::AddSeed& m) {
+            refresh_time();
+            add_seed(m.seed);
+          },
+          [&](const msg::RegisterTalkProtocol& m) {
+            refresh_time();
+            talk_handlers_.emplace_back(m.protocol, m.handler);
+          },
+          [&](const msg::SetNetPolicy& m) {
+            refresh_time();
+            set_policy(m.policy);
+          },
+          [&](const msg::Ping& m) {
+            refresh_time();
+            start_probe(ProbeKind::kPing, m.protocol, m.target, m.tag, m.timeout_ns, nullptr);
+          },
+          [&](const msg::Resolve& m) {
+            refresh_time();
+            start_probe(ProbeKind::kResolve, m.protocol, m.target, m.tag, m.timeout_ns, nullptr);
+          },
+          [&](const msg::TalkRequest& m) {
+            refresh_time();
+            start_probe(ProbeKind::kTalk, Protocol::kV5, m.target, m.tag, m.timeout_ns, &m);
+          },
+      },
+      message);
 }
 
 // ---- TX -------------------------------------------------------------------------------------
@@ -444,6 +474,24 @@ void Engine::on_node_seen(Protocol p, const NodeRef& node, const enr::Record* re
 
 void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const Endpoint& reported,
                      std::optional<std::uint64_t> enr_seq) noexcept {
+  for (std::size_t i = 0; probes_active_ > 0 && i < probes_.size(); ++i) {
+    ActiveProbe& probe = probes_[i];
+    if (!probe.active || probe.protocol != p || probe.node.id != id) {
+      continue;
+    }
+    if (probe.kind == ProbeKind::kPing) {
+      ProbeResult r;
+      r.outcome = ProbeOutcome::kAnswered;
+      r.from = from;
+      r.reported = reported;
+      r.enr_seq = enr_seq;
+      finish_probe(probe, r);
+    } else if (probe.kind == ProbeKind::kResolve && p == Protocol::kV4) {
+      // The bond's first half is done; the ENRRequest goes now, or when the peer pings us
+      // back (it answers only nodes it has verified).
+      v4_->request_enr(NodeRef{id, probe.node.public_key, from});
+    }
+  }
   (void)table_.mark_alive(id, p, now_.mono_ns);
   if (config_.table_observer != nullptr) {
     report(table_update(TableUpdate::Kind::kAlive, p, id));
@@ -477,6 +525,15 @@ void Engine::on_pong(Protocol p, const NodeId& id, const Endpoint& from, const E
 }
 
 void Engine::on_ping_failed(Protocol p, const NodeId& id) noexcept {
+  for (std::size_t i = 0; probes_active_ > 0 && i < probes_.size(); ++i) {
+    ActiveProbe& probe = probes_[i];
+    if (probe.active && probe.kind == ProbeKind::kPing && probe.protocol == p &&
+        probe.node.id == id) {
+      ProbeResult r;
+      r.outcome = ProbeOutcome::kTimeout;  // the protocol gave up (retries spent)
+      finish_probe(probe, r);
+    }
+  }
   (void)table_.mark_failed(id, p, now_.mono_ns);
   if (config_.table_observer != nullptr) {
     report(table_update(TableUpdate::Kind::kFailed, p, id));
@@ -484,6 +541,17 @@ void Engine::on_ping_failed(Protocol p, const NodeId& id) noexcept {
 }
 
 void Engine::on_record(Protocol p, const enr::Record& record) noexcept {
+  for (std::size_t i = 0; probes_active_ > 0 && i < probes_.size(); ++i) {
+    ActiveProbe& probe = probes_[i];
+    if (probe.active && probe.kind == ProbeKind::kResolve && probe.protocol == p &&
+        probe.node.id == record.node_id()) {
+      ProbeResult r;
+      r.outcome = ProbeOutcome::kAnswered;
+      r.from = probe.node.endpoint;
+      r.record = &record;
+      finish_probe(probe, r);
+    }
+  }
   if (config_.report_node_events) {
     const auto ep = record.udp_endpoint_v4() ? record.udp_endpoint_v4() : record.udp_endpoint_v6();
     report(NodeEvent::Kind::kLearned, p, record.node_id(), record.public_key(),
@@ -944,6 +1012,7 @@ void Engine::run_deadlines() noexcept {
   next_deadline_check_ns_ = now_.mono_ns + kDeadlineCheckNs;
   v4_->run_deadlines();
   v5_->run_deadlines();
+  expire_probes();
   for (std::uint32_t i = 0; i < lookups_.size(); ++i) {
     if (lookups_[i].active && !lookups_[i].stepping &&
         (lookups_[i].state->next_deadline() <= now_.mono_ns || lookups_[i].state->done() ||
@@ -1137,6 +1206,112 @@ const char* DiscoveryServer::external_address_source() const noexcept {
 }
 const NetPolicy* DiscoveryServer::net_policy() const noexcept {
   return engine_->policy();
+}
+
+// ---- operator probes (msg::Ping / msg::Resolve / msg::TalkRequest) ---------------------------
+
+void Engine::start_probe(ProbeKind kind, Protocol p, const msg::ProbeTarget& target,
+                         std::uint64_t tag, std::int64_t timeout_ns,
+                         const msg::TalkRequest* talk) noexcept {
+  ActiveProbe probe;  // active once it has a slot
+  probe.kind = kind;
+  probe.protocol = p;
+  probe.tag = tag;
+  probe.node = NodeRef{crypto::node_id_of(target.public_key), target.public_key, target.endpoint};
+  probe.started_ns = now_.mono_ns;
+  probe.deadline_ns = now_.mono_ns + (timeout_ns > 0 ? timeout_ns : msg::kDefaultProbeTimeoutNs);
+  ProbeResult r;
+  if (!enabled(p) || !target.endpoint.valid() || probe.node.id == local_.id ||
+      !admits(probe.node.id, target.endpoint.ip)) {
+    r.outcome = ProbeOutcome::kRefused;
+    finish_probe(probe, r);
+    return;
+  }
+  ActiveProbe* slot = nullptr;
+  for (ActiveProbe& candidate : probes_) {
+    if (!candidate.active) {
+      slot = &candidate;
+      break;
+    }
+  }
+  if (slot == nullptr) {
+    r.outcome = ProbeOutcome::kBusy;
+    finish_probe(probe, r);
+    return;
+  }
+  *slot = probe;
+  slot->active = true;
+  ++probes_active_;
+  const NodeRef& node = slot->node;
+  switch (kind) {
+    case ProbeKind::kPing:
+      if (p == Protocol::kV4) {
+        (void)v4_->send_ping(node, Discv4State::PingPurpose::kBond);
+      } else {
+        (void)v5_->send_ping(node);  // false: a ping already in flight, whose PONG counts
+      }
+      break;
+    case ProbeKind::kResolve:
+      if (p == Protocol::kV4) {
+        // ENRRequest needs the bond both ways: ping first; on_pong sends the request.
+        if (!v4_->send_ping(node, Discv4State::PingPurpose::kBond)) {
+          v4_->request_enr(node);  // a ping is in flight already, or we are bonded
+        }
+      } else {
+        v5_->request_enr(node);
+      }
+      break;
+    case ProbeKind::kTalk:
+      if (!v5_->send_talkreq(node, as_bytes(talk->protocol), ByteView(talk->request),
+                             &slot->talk_req_id)) {
+        r.outcome = ProbeOutcome::kRefused;
+        finish_probe(*slot, r);
+      }
+      break;
+  }
+}
+
+void Engine::on_talk_response(std::uint64_t req_id, const NodeId& from_id, const Endpoint& from,
+                              ByteView response) noexcept {
+  for (std::size_t i = 0; probes_active_ > 0 && i < probes_.size(); ++i) {
+    ActiveProbe& probe = probes_[i];
+    if (probe.active && probe.kind == ProbeKind::kTalk && probe.talk_req_id == req_id &&
+        probe.node.id == from_id) {
+      ProbeResult r;
+      r.outcome = ProbeOutcome::kAnswered;
+      r.from = from;
+      r.talk_response = response;
+      finish_probe(probe, r);
+    }
+  }
+}
+
+// Fills in what every result carries, frees the slot, then reports (the observer may send
+// the next probe from its callback).
+void Engine::finish_probe(ActiveProbe& probe, ProbeResult& result) noexcept {
+  result.kind = probe.kind;
+  result.protocol = probe.protocol;
+  result.id = probe.node.id;
+  result.elapsed_ns = now_.mono_ns - probe.started_ns;
+  const std::uint64_t tag = probe.tag;
+  if (probe.active) {
+    probe.active = false;
+    --probes_active_;
+  }
+  if (observer_ != nullptr) {
+    observer_->on_probe_done(tag, result);
+  }
+}
+
+void Engine::expire_probes() noexcept {
+  for (std::size_t i = 0; probes_active_ > 0 && i < probes_.size(); ++i) {
+    ActiveProbe& probe = probes_[i];
+    if (probe.active && probe.deadline_ns <= now_.mono_ns) {
+      ProbeResult r;
+      r.outcome = ProbeOutcome::kTimeout;
+      finish_probe(probe, r);
+    }
+  }
 }
 
 }  // namespace discplane::disc

@@ -63,6 +63,19 @@ struct ActiveLookup {
   bool stepping = false;  // guards re-entry: a send may report a failure synchronously
 };
 
+// One operator probe in flight (msg::Ping / Resolve / TalkRequest); `slot` indexes
+// Engine::probes_. Answered once, by the protocol's answer or by deadline_ns.
+struct ActiveProbe {
+  bool active = false;
+  ProbeKind kind = ProbeKind::kPing;
+  Protocol protocol = Protocol::kV5;
+  std::uint64_t tag = 0;
+  NodeRef node;
+  std::int64_t started_ns = 0;
+  std::int64_t deadline_ns = 0;
+  std::uint64_t talk_req_id = 0;  // kTalk: the TALKREQ's request id
+};
+
 class Discv4State;
 class Discv5State;
 
@@ -112,6 +125,9 @@ class Engine {
   void on_query_failed(Protocol p, std::uint32_t lookup_slot, const NodeId& peer) noexcept;
   // A newer record of a peer arrived (already verified and matching the peer's id).
   void on_record(Protocol p, const enr::Record& record) noexcept;
+  // A TALKRESP answered our TALKREQ `req_id` (discv5).
+  void on_talk_response(std::uint64_t req_id, const NodeId& from_id, const Endpoint& from,
+                        ByteView response) noexcept;
 
   // ---- sharded runtime (table_sync.h) ----
   void apply_table_update(const TableUpdate& u) noexcept;
@@ -182,6 +198,13 @@ class Engine {
   std::uint8_t process_datagram(const Datagram& d, ByteView v5_prefix) noexcept;
   void set_policy(const std::shared_ptr<const NetPolicy>& policy) noexcept;
   void add_seed(const NodeSeed& seed) noexcept;
+  // Operator probes: started from the inbox, answered by the hooks in on_pong / on_record /
+  // on_talk_response (only when probes_active_ > 0: the common path pays one compare), or
+  // by run_deadlines.
+  void start_probe(ProbeKind kind, Protocol p, const msg::ProbeTarget& target, std::uint64_t tag,
+                   std::int64_t timeout_ns, const msg::TalkRequest* talk) noexcept;
+  void finish_probe(ActiveProbe& probe, ProbeResult& result) noexcept;
+  void expire_probes() noexcept;
   void step_lookup(std::uint32_t slot) noexcept;
   void finish_lookup(std::uint32_t slot) noexcept;
   void run_deadlines() noexcept;
@@ -233,6 +256,9 @@ class Engine {
   Counters counters_;
   std::vector<std::pair<std::string, TalkHandler>> talk_handlers_;
   std::vector<ActiveLookup> lookups_;
+  // Few (msg::kMaxProbes) and rare: matched by a scan of this array, skipped when none is active.
+  std::array<ActiveProbe, msg::kMaxProbes> probes_{};
+  std::uint32_t probes_active_ = 0;
   std::vector<NodeSeed> bootnodes_;  // kept to re-seed lookups when the table runs dry
   // Nodes recently learned from answers, so a lookup can reach (and discv5 can handshake
   // with) nodes the table refused: their key and endpoint.

@@ -571,6 +571,43 @@ TEST_CASE("api: two appliances, every endpoint, metrics, discctl, node db", "[e2
     }
     CHECK(listed);
 
+    // The API's filters: distance (b's, then one where nothing is), limit, live.
+    const int b_distance = [&] {
+      for (const auto& p : j["peers"]) {
+        if (p["id"] == b_id) {
+          return p["distance"].get<int>();
+        }
+      }
+      return -1;
+    }();
+    auto at_b = discctl(dir, api_arg + " peers --json --distance " + std::to_string(b_distance));
+    REQUIRE(at_b.code == 0);
+    const Json jb = Json::parse(at_b.out);
+    REQUIRE(jb["count"].get<int>() >= 1);
+    for (const auto& p : jb["peers"]) {
+      CHECK(p["distance"] == b_distance);
+    }
+    auto limited = discctl(dir, api_arg + " peers --json --limit 0 --live");
+    REQUIRE(limited.code == 0);
+    CHECK(Json::parse(limited.out)["count"] == 0);
+    CHECK(Json::parse(limited.out)["matched"].get<int>() >= 0);
+    auto table_text = discctl(dir, api_arg + " peers --limit 1");
+    REQUIRE(table_text.code == 0);
+    CHECK(table_text.out.find("1 of ") != std::string::npos);
+
+    auto buckets = discctl(dir, api_arg + " buckets --json");
+    REQUIRE(buckets.code == 0);
+    CHECK(Json::parse(buckets.out)["buckets"].is_array());
+    auto buckets_text = discctl(dir, api_arg + " buckets");
+    REQUIRE(buckets_text.code == 0);
+    CHECK(buckets_text.out.starts_with("DIST "));
+    CHECK(buckets_text.out.find(std::to_string(b_distance) + "  ") != std::string::npos);
+
+    auto health = discctl(dir, api_arg + " health");
+    INFO(health.err);
+    CHECK(health.code == 0);
+    CHECK(health.out.starts_with("ok: snapshot "));
+
     auto metrics = discctl(dir, api_arg + " metrics");
     REQUIRE(metrics.code == 0);
     CHECK(parse_prometheus(metrics.out).count("discplane_table_entries") == 1);
@@ -583,7 +620,9 @@ TEST_CASE("api: two appliances, every endpoint, metrics, discctl, node db", "[e2
     // Nothing listens on port 1: one line on stderr, exit 1.
     auto down = discctl(dir, "--api 127.0.0.1:1 node");
     CHECK(down.code == 1);
-    CHECK(down.err.starts_with("discctl: cannot reach the API at 127.0.0.1:1"));
+    CHECK(down.err ==
+          "discctl: cannot reach the API at 127.0.0.1:1: connection refused or host unreachable "
+          "(is the node running, with its API here?)\n");
     CHECK(discctl(dir, "--api nothing node").code == 2);
     CHECK(discctl(dir, api_arg + " peers --proto v6").code == 2);
   }
@@ -617,6 +656,10 @@ TEST_CASE("api: two appliances, every endpoint, metrics, discctl, node db", "[e2
     CHECK(h.json["ok"] == false);
     CHECK(h.json["shut_down"] == true);
     CHECK(call(client, "POST", "/v1/lookup", "{}").status == 503);
+    auto unhealthy = discctl(dir, "health --api " + api_ep.to_string());
+    CHECK(unhealthy.code == 1);
+    CHECK(unhealthy.out.starts_with("unhealthy: "));
+    CHECK(unhealthy.out.find("the core has shut down") != std::string::npos);
   }
 
   (*api)->stop();

@@ -659,6 +659,7 @@ class Discplane {
   const std::string& enr() const { return enr_; }
   const std::string& id() const { return node_id_; }
   const std::string& listen() const { return listen_; }
+  std::string api() const { return "127.0.0.1:" + std::to_string(api_port_); }
   bool alive() { return !child_->exited(); }
 
   Json get(const std::string& path) {

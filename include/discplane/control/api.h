@@ -1,6 +1,7 @@
 // The operator's HTTP API (cpp-httplib, JSON via nlohmann), on its own threads. It serves
-// only published snapshots and never touches the engine; the one command it can give, a
-// lookup, goes through Appliance::request_lookup (the control thread forwards it to the core).
+// only published snapshots and never touches the engine; the commands it can give, a lookup
+// and a probe, go through Appliance::request_lookup / request_probe (the control thread
+// forwards them to the core).
 //   GET  /v1/node              our ENR, enode URL, node id, external address (and its source),
 //                              kernel_rx_dropped (socket receive-buffer overflows)
 //   GET  /v1/peers             the table; ?protocol=v4|v5 ?distance=N ?live=true|false ?limit=N
@@ -10,6 +11,11 @@
 //                              sessions, kernel_rx_dropped
 //   POST /v1/lookup            {"protocol": "v4"|"v5", "target": hex id (optional)}: waits for
 //                              the lookup's result (504 when it does not come in time)
+//   POST /v1/ping              {"node": enode URL | ENR, "protocol": "v4"|"v5", "timeout_ms"}:
+//                              PING from our identity; the PONG's endpoint and rtt (probe.h)
+//   POST /v1/resolve           same body: the node's current record (ENRRequest / FINDNODE 0)
+//   POST /v1/talk              {"node": ENR, "talk_protocol": s, "request": hex}: TALKRESP hex
+//                              (these three: 504 on no answer, 400 for a node we will not ask)
 //   GET  /metrics              Prometheus text format (metrics.h)
 // Errors are JSON objects {"error": "..."} with a 4xx/5xx status.
 #pragma once

@@ -83,6 +83,12 @@ class Appliance {
   [[nodiscard]] std::optional<std::uint64_t> request_lookup(disc::Protocol protocol,
                                                             std::optional<NodeId> target);
 
+  // Likewise for an operator probe (the API's POST /v1/ping, /v1/resolve, /v1/talk): `message`
+  // is a msg::Ping, msg::Resolve or msg::TalkRequest; its tag is set here and is the one
+  // CoreSnapshot::recent_probes carries with the answer. nullopt: the queue is full, or the
+  // message is not a probe. The probe leaves from worker 0 (the core's own identity).
+  [[nodiscard]] std::optional<std::uint64_t> request_probe(disc::InMessage message);
+
   // Snapshots (any thread).
   const SnapshotPublisher<CoreSnapshot>& snapshots() const;
 

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "discplane/discovery/counters.h"
 #include "discplane/discovery/io.h"
 #include "discplane/discovery/peer_table.h"
+#include "discplane/discovery/server.h"
 
 namespace discplane::control {
 
@@ -72,6 +74,21 @@ struct LookupOutcome {
   std::vector<std::pair<NodeId, Endpoint>> found;
 };
 
+// An operator probe's answer (disc::ProbeResult with its views copied), for the API.
+struct ProbeReport {
+  std::uint64_t tag = 0;
+  disc::ProbeKind kind = disc::ProbeKind::kPing;
+  disc::ProbeOutcome outcome = disc::ProbeOutcome::kTimeout;
+  disc::Protocol protocol = disc::Protocol::kV5;
+  NodeId id{};
+  std::int64_t elapsed_ns = 0;
+  Endpoint from;
+  Endpoint reported;
+  std::optional<std::uint64_t> enr_seq;
+  Bytes record;  // kResolve: the record, raw (verified)
+  Bytes talk_response;
+};
+
 struct CoreSnapshot {
   std::uint64_t sequence = 0;  // 0: nothing published yet
   std::int64_t taken_mono_ns = 0;
@@ -93,6 +110,7 @@ struct CoreSnapshot {
   std::uint64_t local_seq = 0;
   std::string external_address_source;
   std::vector<LookupOutcome> recent_lookups;  // newest last, bounded
+  std::vector<ProbeReport> recent_probes;     // newest last, bounded
   bool shut_down = false;
 };
 

@@ -2,11 +2,11 @@
 //
 // One entry point, handle(InMessage), dispatches by variant: a discv4 packet, a discv5
 // packet, Revalidate{protocol}, Lookup{protocol}, Prune, Shutdown, plus the control
-// plane's seeds and TALKREQ handlers. Shared state lives here once (port, signer, local
-// record, bootnodes, table, IP votes); Discv4State and Discv5State hold only what is
-// particular to their protocol. revalidate(), lookup() and prune() are written once, with
-// the protocol as a parameter; the protocol states supply the per-protocol primitives
-// (send a ping, send a find-node query) and report back through the Engine interface.
+// plane's seeds and TALKREQ handlers, and operator probes (Ping, Resolve, TalkRequest). Shared
+// state lives here once (port, signer, local record, bootnodes, table, IP votes); Discv4State and
+// Discv5State hold only what is particular to their protocol. revalidate(), lookup() and prune()
+// are written once, with the protocol as a parameter; the protocol states supply the per-protocol
+// primitives (send a ping, send a find-node query) and report back through the Engine interface.
 //
 // No DPDK, no sockets, no clock reads, no RNG calls of its own: a backend hands in
 // datagrams (DatagramSink) and takes encoded replies (Transport); time and randomness are
@@ -215,6 +215,32 @@ struct NodeEvent {
   const enr::Record* record = nullptr;
 };
 
+// The answer to an operator's probe of one node (msg::Ping, msg::Resolve, msg::TalkRequest),
+// reported once per probe through EngineObserver::on_probe_done. Views are valid only during
+// the call.
+enum class ProbeKind : std::uint8_t { kPing, kResolve, kTalk };
+enum class ProbeOutcome : std::uint8_t {
+  kAnswered,  // PONG / the node's record / TALKRESP
+  kTimeout,   // no answer within the probe's timeout (or the protocol gave up first)
+  kRefused,   // not sent: protocol disabled, bad endpoint, our own id, or the net policy
+  kBusy,      // not sent: msg::kMaxProbes probes already in flight
+};
+const char* name(ProbeOutcome o);
+
+struct ProbeResult {
+  ProbeKind kind = ProbeKind::kPing;
+  ProbeOutcome outcome = ProbeOutcome::kTimeout;
+  Protocol protocol = Protocol::kV5;
+  NodeId id{};
+  std::int64_t elapsed_ns = 0;  // from the message to the answer (a first v5 contact includes
+                                // the handshake; a v4 resolve includes the bond)
+  Endpoint from;                // where the answer came from
+  Endpoint reported;            // kPing: our endpoint as the PONG reports it
+  std::optional<std::uint64_t> enr_seq;  // kPing: the seq the PONG announces
+  const enr::Record* record = nullptr;   // kResolve: the node's record (verified)
+  ByteView talk_response{};              // kTalk: the TALKRESP payload
+};
+
 // Callbacks for the layer above (the control plane's core-side adapter). Called on the
 // dataplane thread, synchronously; implementations must be quick and must not block.
 class EngineObserver {
@@ -225,6 +251,9 @@ class EngineObserver {
   virtual void on_local_record_changed(const enr::Record& record) noexcept = 0;
   // Only with ServerConfig::report_node_events. Default: ignored.
   virtual void on_node_event(const NodeEvent& /*event*/) noexcept {}
+  // Each msg::Ping / msg::Resolve / msg::TalkRequest is answered here once, with its tag.
+  // Default: ignored.
+  virtual void on_probe_done(std::uint64_t /*tag*/, const ProbeResult& /*result*/) noexcept {}
 };
 
 // ---- The one input type ---------------------------------------------------------------------
@@ -248,6 +277,36 @@ struct Lookup {
   std::optional<NodeId> target;  // unset: a random target
   std::uint64_t tag = 0;         // echoed to EngineObserver::on_lookup_done
 };
+// Operator probes of one node (discctl ping / resolve / talk, POST /v1/ping|resolve|talk),
+// answered through EngineObserver::on_probe_done with `tag`. At most kMaxProbes in flight.
+struct ProbeTarget {
+  crypto::PublicKey public_key{};
+  Endpoint endpoint;
+};
+inline constexpr std::size_t kMaxProbes = 16;
+inline constexpr std::int64_t kDefaultProbeTimeoutNs = 5 * kSecond;
+// PING (discv4 Ping / discv5 PING, handshaking first when needed); answered with the PONG.
+struct Ping {
+  Protocol protocol = Protocol::kV5;
+  ProbeTarget target;
+  std::uint64_t tag = 0;
+  std::int64_t timeout_ns = kDefaultProbeTimeoutNs;
+};
+// The node's current record: discv4 ENRRequest (after the bond it needs), discv5 FINDNODE [0].
+struct Resolve {
+  Protocol protocol = Protocol::kV5;
+  ProbeTarget target;
+  std::uint64_t tag = 0;
+  std::int64_t timeout_ns = kDefaultProbeTimeoutNs;
+};
+// A discv5 TALKREQ; answered with the TALKRESP's payload.
+struct TalkRequest {
+  ProbeTarget target;
+  std::string protocol;
+  Bytes request;
+  std::uint64_t tag = 0;
+  std::int64_t timeout_ns = kDefaultProbeTimeoutNs;
+};
 struct Prune {};
 struct Shutdown {};
 struct AddSeed {
@@ -266,9 +325,9 @@ struct SetNetPolicy {
 };
 }  // namespace msg
 
-using InMessage =
-    std::variant<msg::Discv4Packet, msg::Discv5Packet, msg::Revalidate, msg::Lookup, msg::Prune,
-                 msg::Shutdown, msg::AddSeed, msg::RegisterTalkProtocol, msg::SetNetPolicy>;
+using InMessage = std::variant<msg::Discv4Packet, msg::Discv5Packet, msg::Revalidate, msg::Lookup,
+                               msg::Prune, msg::Shutdown, msg::AddSeed, msg::RegisterTalkProtocol,
+                               msg::SetNetPolicy, msg::Ping, msg::Resolve, msg::TalkRequest>;
 const char* name(const InMessage& m);
 
 // What the protocol states call back into: the shared half of the engine.

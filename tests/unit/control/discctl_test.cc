@@ -295,3 +295,54 @@ TEST_CASE("discctl nodeset filter, dns sign and to-zone on files", "[control][di
   CHECK(discctl(dir, "crawl --timeout 1s").code == 2);  // nothing to start from
   CHECK(discctl(dir, "crawl --timeout never --bootnodes " + records[0]).code == 2);
 }
+
+TEST_CASE("discctl --version and usage errors exit 2 and connection errors printed whole",
+          "[control][discctl]") {
+  test::TempDir dir;
+  auto v = discctl(dir, "--version");
+  CHECK(v.code == 0);
+  CHECK(v.out == std::string("discctl ") + DP_PROJECT_VERSION + "\n");
+
+  CHECK(discctl(dir, "--frobnicate").code == 2);          // unknown flag (CLI11: 109)
+  CHECK(discctl(dir, "peers --distance 300").code == 2);  // out of range
+  CHECK(discctl(dir, "peers --limit x").code == 2);       // not a number
+  CHECK(discctl(dir, "peers --api not-an-endpoint").code == 2);
+
+  // Nothing listens on 127.0.0.1:9 (discard) here: the reason is printed in full.
+  for (const char* cmd : {"node", "peers --live --distance 255 --limit 3", "buckets", "health"}) {
+    auto r = discctl(dir, std::string(cmd) + " --api 127.0.0.1:9");
+    CHECK(r.code == 1);
+    CHECK(r.err.starts_with("discctl: cannot reach the API at 127.0.0.1:9: connection refused"));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+
+  // Every subcommand's help says whether it goes through --api (or needs none).
+  for (const char* cmd :
+       {"node", "peers", "buckets", "health", "lookup", "metrics", "ping", "resolve", "talk", "key",
+        "key generate", "key show", "enr", "enr decode", "enr encode", "enode"}) {
+    auto h = discctl(dir, std::string(cmd) + " --help");
+    CHECK(h.code == 0);
+    INFO(cmd);
+    CHECK(h.out.find("--api") != std::string::npos);
+  }
+}
+
+TEST_CASE("discplane --version and command-line and config errors exit 2", "[control][discctl]") {
+  test::TempDir dir;
+  const std::string bin = (std::filesystem::path(DP_BINARY_DIR) / "discplane").string();
+  REQUIRE(std::filesystem::exists(bin));
+  auto run = [&](const std::string& args) {
+    const auto out = dir / "stdout.txt";
+    const int status =
+        std::system((bin + " " + args + " >" + out.string() + " 2>/dev/null </dev/null").c_str());
+    REQUIRE(WIFEXITED(status));
+    return std::make_pair(WEXITSTATUS(status), test::read_file(out));
+  };
+  auto v = run("--version");
+  CHECK(v.first == 0);
+  CHECK(v.second == std::string("discplane ") + DP_PROJECT_VERSION + "\n");
+  CHECK(run("--frobnicate").first == 2);                                 // CLI11: 109
+  CHECK(run("--config " + (dir / "missing.yaml").string()).first == 2);  // CLI11: 105
+  CHECK(run("").first == 2);
+  CHECK(run("--help").first == 0);
+}
