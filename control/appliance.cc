@@ -611,6 +611,9 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
       crawl->start(clock.now().unix_s);
     }
     Timer prune{now0 + config.timers.prune_interval, config.timers.prune_interval};
+    // The node database on its own schedule (node_db.save_interval), so a crash loses at
+    // most that much of the table; each save is atomic (control::save_node_db).
+    Timer save_db{now0 + config.node_db.save_interval, config.node_db.save_interval};
     std::uint64_t lookups_v4 = 0;
     std::uint64_t lookups_v5 = 0;
     std::map<NodeId, PeerView> known;
@@ -664,6 +667,8 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
       }
       if (due(prune)) {
         (void)commands.try_push(disc::msg::Prune{});
+      }
+      if (due(save_db)) {
         save_node_db();
       }
       drain_lookup_queue();
@@ -1073,6 +1078,9 @@ void Appliance::start() {
     }
   }
   if (!i.config.node_db.path.empty()) {
+    if (const std::size_t n = remove_stale_temp_files(i.config.node_db.path); n > 0) {
+      logger().info("node database: removed {} temp file(s) of interrupted saves", n);
+    }
     for (disc::NodeSeed& seed : load_node_db_seeds(i.config.node_db.path, stderr)) {
       (void)i.commands.try_push(disc::msg::AddSeed{std::move(seed)});
     }

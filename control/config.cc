@@ -93,9 +93,13 @@ class Parser {
             {"policy", [&](auto& n, auto& k) { return parse_policy(n, k, c.policy); }},
             {"node_db",
              [&](auto& n, auto& k) {
-               return parse_map(n, k, {{"path", [&](auto& n2, auto& k2) {
-                                          return parse_string(n2, k2, c.node_db.path, true);
-                                        }}});
+               return parse_map(
+                   n, k,
+                   {{"path", [&](auto& n2,
+                                 auto& k2) { return parse_string(n2, k2, c.node_db.path, true); }},
+                    {"save_interval", [&](auto& n2, auto& k2) {
+                       return parse_duration_field(n2, k2, c.node_db.save_interval);
+                     }}});
              }},
             {"crawl", [&](auto& n, auto& k) { return parse_crawl(n, k, c.crawl); }},
             {"bootnode",
@@ -986,6 +990,9 @@ Result<void, ConfigError> Config::validate() const {
   }
   if (crawl.write_interval < std::chrono::seconds(1)) {
     return fail_at("crawl.write_interval", "must be at least 1s");
+  }
+  if (node_db.save_interval < std::chrono::milliseconds(100)) {
+    return fail_at("node_db.save_interval", "must be at least 100ms");
   }
   if (dataplane.backend == Backend::kDpdk) {
     const auto& d = dataplane.dpdk;

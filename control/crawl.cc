@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "discplane/control/node_db.h"
 #include "discplane/crypto/keccak.h"
 #include "discplane/discovery/peer_table.h"
 #include "discplane/wire/enode.h"
@@ -413,6 +414,9 @@ void CrawlSession::start(std::int64_t /*unix_s*/) {
   started_ = last_progress_ = now;
   next_progress_ = now + config_.progress_interval;
   next_write_ = now + config_.write_interval;
+  if (const std::size_t n = remove_stale_temp_files(config_.output); n > 0) {
+    std::fprintf(log_, "discplane: crawl: removed %zu temp file(s) of interrupted writes\n", n);
+  }
   if (config_.resume && std::filesystem::exists(config_.output)) {
     auto loaded = db_.load(config_.output);
     if (loaded) {

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -349,6 +350,34 @@ Result<NodeDb, NodeDbError> load_node_db(const std::filesystem::path& path) {
   }
   ::close(fd);
   return decode_node_db(content);
+}
+
+std::size_t remove_stale_temp_files(const std::filesystem::path& path) noexcept {
+  std::filesystem::path dir = path.parent_path();
+  if (dir.empty()) {
+    dir = ".";
+  }
+  const std::string prefix = path.filename().string() + ".tmp-";
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) {
+      continue;
+    }
+    const std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) {
+      continue;  // not a name our writers make
+    }
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    // Our own pid: a previous process of that number is gone (we have not saved yet).
+    const bool alive = pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM);
+    std::error_code rm;
+    if (!alive && std::filesystem::remove(it->path(), rm)) {
+      ++removed;
+    }
+  }
+  return removed;
 }
 
 Result<std::filesystem::path, NodeDbError> set_aside_node_db(const std::filesystem::path& path,

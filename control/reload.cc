@@ -126,6 +126,7 @@ ReloadPlan plan_reload(const Config& a, const Config& b) {
              std::to_string(a.logging.packet_log_rate) + " -> " +
                  std::to_string(b.logging.packet_log_rate) + " lines/s");
   d.restart("node_db.path", a.node_db.path, b.node_db.path);
+  d.restart("node_db.save_interval", a.node_db.save_interval, b.node_db.save_interval);
 
   const auto& pa = a.policy;
   const auto& pb = b.policy;

@@ -221,6 +221,10 @@ struct Config {
   struct NodeDb {
     // Where known nodes are saved between runs; empty = not saved. Default empty.
     std::string path;
+    // How often the table is saved while running (also at shutdown), so a crash loses at
+    // most this much; each save is atomic (temp file, fsync, rename, fsync of the
+    // directory). At least 100ms. Default 30s.
+    Duration save_interval = std::chrono::seconds(30);
     friend bool operator==(const NodeDb&, const NodeDb&) = default;
   };
   struct DnsDiscovery {

@@ -90,6 +90,12 @@ std::string_view to_string(NodeDbError::Kind kind);
 [[nodiscard]] Result<std::filesystem::path, NodeDbError> set_aside_node_db(
     const std::filesystem::path& path, std::int64_t unix_time);
 
+// Removes the "<path>.tmp-<pid>" files that an atomic save (this file's, CrawlDb's) killed
+// mid-write left next to `path`, when process <pid> no longer runs (a live writer's file is
+// kept). Called at start for the node DB and nodes.json, so repeated crashes do not pile them
+// up. Returns how many were removed; errors are ignored (a file that cannot be removed stays).
+std::size_t remove_stale_temp_files(const std::filesystem::path& path) noexcept;
+
 // The table of a snapshot as records (last seen converted from monotonic to wall time).
 [[nodiscard]] NodeDb node_db_of(const CoreSnapshot& snapshot);
 // A record as an engine seed (its ENR when it has one, else its endpoints).

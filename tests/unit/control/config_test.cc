@@ -135,6 +135,7 @@ TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
                        "api.listen",
                        "logging.level",
                        "node_db.path",
+                       "node_db.save_interval",
                        "crawl.lookup_interval",
                        "crawl.output",
                        "crawl.write_interval",

@@ -372,3 +372,60 @@ TEST_CASE("appliance: node db entries seed the table and are saved at shutdown",
   }
   CHECK(set_aside_files(dir.path()).empty());
 }
+
+TEST_CASE("appliance: the node db is saved every node_db.save_interval while running",
+          "[control][node_db]") {
+  test::TempDir dir;
+  NodeDb db = make_db(3);
+  for (std::size_t i = 0; i < db.nodes.size(); ++i) {
+    db.nodes[i].endpoint4 =
+        Endpoint{IpAddress::v4(127, 0, 0, 1), static_cast<std::uint16_t>(9 + i)};
+    db.nodes[i].enr.clear();
+    db.nodes[i].enr_seq = 0;
+    db.nodes[i].endpoint6 = {};
+  }
+  REQUIRE(save_node_db(dir / "nodes.db", db));
+  // Left by writers killed mid-save: a pid that cannot run (above pid_max) and ours (a dead
+  // predecessor's number); a live process's file and a foreign name stay.
+  dir.write("nodes.db.tmp-999999999", "torn");
+  dir.write("nodes.db.tmp-" + std::to_string(::getpid()), "torn");
+  dir.write("nodes.db.tmp-" + std::to_string(::getppid()), "a live writer's");
+  dir.write("nodes.db.tmp-x", "not ours");
+  Config c = appliance_config(dir);
+  c.node_db.save_interval = std::chrono::milliseconds(200);
+  auto a = Appliance::create(c);
+  REQUIRE(a);
+  (*a)->start();
+  CHECK(wait_for(**a, [&](const CoreSnapshot& s) { return s.peers.size() == db.nodes.size(); }));
+  CHECK_FALSE(fs::exists(dir / "nodes.db.tmp-999999999"));
+  CHECK_FALSE(fs::exists(dir / ("nodes.db.tmp-" + std::to_string(::getpid()))));
+  CHECK(fs::exists(dir / ("nodes.db.tmp-" + std::to_string(::getppid()))));
+  CHECK(fs::exists(dir / "nodes.db.tmp-x"));
+  // While it runs (no shutdown), the file comes back within a few intervals, with a newer
+  // saved_at than the one written above.
+  REQUIRE(fs::remove(dir / "nodes.db"));
+  bool saved_again = false;
+  for (int i = 0; i < 100 && !saved_again; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto loaded = load_node_db(dir / "nodes.db");
+    saved_again = loaded && loaded->nodes.size() == db.nodes.size();
+  }
+  CHECK(saved_again);
+  CHECK((*a)->running());
+  (*a)->request_stop();
+  (*a)->wait();
+}
+
+TEST_CASE("config: node_db.save_interval", "[control][node_db][config]") {
+  CHECK(Config{}.node_db.save_interval == std::chrono::seconds(30));
+  auto ok = parse_config("node_db:\n  path: x.db\n  save_interval: 5s\n");
+  REQUIRE(ok);
+  CHECK(ok->node_db.save_interval == std::chrono::seconds(5));
+  auto fast = parse_config("node_db:\n  save_interval: 50ms\n");
+  REQUIRE_FALSE(fast);
+  CHECK(fast.error().key == "node_db.save_interval");
+  CHECK(fast.error().message == "must be at least 100ms");
+  auto bad = parse_config("node_db:\n  save_interval: soon\n");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().key == "node_db.save_interval");
+}
