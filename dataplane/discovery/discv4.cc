@@ -274,21 +274,13 @@ namespace {
 // The TCP port a Neighbors entry carries: the node's record's `tcp` (`tcp6` for an IPv6
 // endpoint, falling back to `tcp` as EIP-778 says), 0 when the record has none, as go-ethereum
 // writes it. Without a record, the UDP port, the usual guess (the discv4 Ping we had from it
-// does not survive in the table). Table records were verified when they were stored, so the
-// signature is not checked again here.
+// does not survive in the table). Table records were verified when they were stored, so only
+// their key/value pairs are read (a full decode would parse the public key: ~7 us a node).
 std::uint16_t neighbor_tcp_port(const PeerEntry& e, const Endpoint& ep) noexcept {
   if (e.enr_size == 0) {
     return ep.port;
   }
-  auto record = enr::decode_unverified(e.enr_bytes());
-  if (!record) {
-    return ep.port;
-  }
-  std::optional<std::uint16_t> tcp = record->tcp();
-  if (ep.ip.is_v6() && record->tcp6()) {
-    tcp = record->tcp6();
-  }
-  return tcp.value_or(0);
+  return enr::tcp_port_of(e.enr_bytes(), ep.ip.is_v6()).value_or(0);
 }
 }  // namespace
 
