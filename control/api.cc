@@ -224,7 +224,9 @@ struct ApiServer::Impl {
       enode::Url u;
       u.public_key = record->public_key();
       u.ip = appliance.bound_endpoint().ip;
-      u.tcp_port = u.udp_port = appliance.bound_endpoint().port;
+      u.udp_port = appliance.bound_endpoint().port;
+      const std::uint16_t tcp = appliance.config().network.tcp_port;
+      u.tcp_port = tcp != 0 ? tcp : u.udp_port;
       j["enode"] = enode::to_string(u);
     }
     Json external{{"ip", Json()}, {"ip6", Json()}, {"udp", Json()}, {"udp6", Json()}};

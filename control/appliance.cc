@@ -948,6 +948,14 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
     }
   }
   sc.udp_port = impl->bound.port;
+  sc.tcp_port = config.network.tcp_port;
+  sc.tcp6_port = config.network.tcp6_port;
+  if (config.enr.eth) {
+    sc.eth = enr::ForkId{config.enr.eth->hash, config.enr.eth->next};
+  }
+  for (const Config::EnrEntry& e : config.enr.extra) {
+    sc.extra_enr_entries.emplace_back(e.key, e.value);
+  }
   if (announce) {
     (announce->is_v4() ? sc.ipv4 : sc.ipv6) = *announce;
     sc.static_ip = config.network.external_ip.has_value();
@@ -1035,7 +1043,8 @@ std::string Appliance::enode_url() const {
   enode::Url u;
   u.public_key = impl_->server->local_public_key();
   u.ip = impl_->bound.ip;
-  u.tcp_port = u.udp_port = impl_->bound.port;
+  u.udp_port = impl_->bound.port;
+  u.tcp_port = impl_->config.network.tcp_port != 0 ? impl_->config.network.tcp_port : u.udp_port;
   return enode::to_string(u);
 }
 

@@ -16,12 +16,44 @@
 #include <yaml-cpp/yaml.h>
 
 #include "discplane/control/enrtree.h"
+#include "discplane/wire/enr.h"
 
 namespace discplane::control {
 
 namespace {
 
 using Status = Result<void, ConfigError>;
+
+// The ENR keys the appliance writes from its identity, addresses and network/enr settings.
+bool is_reserved_enr_key(std::string_view key) {
+  for (const std::string_view k :
+       {"id", "secp256k1", "ip", "ip6", "udp", "udp6", "tcp", "tcp6", "eth"}) {
+    if (key == k) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Our record at its largest: both addresses, all four ports, the largest seq and the
+// configured entries, signed by a throwaway key (a signature is always 64 bytes).
+std::size_t largest_record_size(const Config& c) {
+  enr::Builder b;
+  b.set_seq(std::numeric_limits<std::uint64_t>::max());
+  b.set_ip(IpAddress::v4(255, 255, 255, 255)).set_udp(65535).set_tcp(65535);
+  IpAddress v6 = *IpAddress::parse("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+  b.set_ip(v6).set_udp6(65535).set_tcp6(65535);
+  if (c.enr.eth) {
+    b.set_eth(enr::ForkId{c.enr.eth->hash, c.enr.eth->next});
+  }
+  for (const Config::EnrEntry& e : c.enr.extra) {
+    (void)b.set(e.key, e.value);  // checked at parse time
+  }
+  crypto::PrivateKey key{};
+  key[31] = 1;
+  auto record = b.sign(key);
+  return record ? record->raw().size() : enr::kMaxRecordSize + 1;
+}
 
 #define CONFIG_TRY(expr)                                     \
   do {                                                       \
@@ -111,6 +143,7 @@ class Parser {
              }},
             {"fork_filter",
              [&](auto& n, auto& k) { return parse_fork_filter(n, k, c.fork_filter); }},
+            {"enr", [&](auto& n, auto& k) { return parse_enr(n, k, c.enr); }},
             {"dns_discovery",
              [&](auto& n, auto& k) { return parse_dns_discovery(n, k, c.dns_discovery); }},
         });
@@ -412,6 +445,8 @@ class Parser {
             {"listen", [&](auto& n, auto& k) { return parse_endpoint(n, k, out.listen); }},
             {"external_ip",
              [&](auto& n, auto& k) { return parse_external_ip(n, k, out.external_ip); }},
+            {"tcp_port", [&](auto& n, auto& k) { return parse_uint(n, k, out.tcp_port, 0); }},
+            {"tcp6_port", [&](auto& n, auto& k) { return parse_uint(n, k, out.tcp6_port, 0); }},
         });
   }
 
@@ -671,6 +706,100 @@ class Parser {
              }},
             {"require_eth", [&](auto& n, auto& k) { return parse_bool(n, k, out.require_eth); }},
         });
+  }
+
+  Status parse_enr(const YAML::Node& node, const std::string& key, Config::Enr& out) {
+    return parse_map(
+        node, key,
+        {
+            {"eth",
+             [&](auto& n, auto& k) -> Status {
+               if (n.IsNull()) {
+                 out.eth.reset();  // "eth:" with nothing = no entry
+                 return Status();
+               }
+               Config::ForkId f;
+               CONFIG_TRY(parse_fork_id(n, k, f));
+               out.eth = f;
+               return Status();
+             }},
+            {"extra", [&](auto& n, auto& k) { return parse_enr_extra(n, k, out.extra); }},
+        });
+  }
+
+  Status parse_enr_extra(const YAML::Node& node, const std::string& key,
+                         std::vector<Config::EnrEntry>& out) {
+    std::vector<Config::EnrEntry> entries;
+    CONFIG_TRY(
+        parse_sequence(node, key, [&](const YAML::Node& item, const std::string& ik) -> Status {
+          Config::EnrEntry e;
+          CONFIG_TRY(parse_enr_entry(item, ik, e));
+          for (const Config::EnrEntry& other : entries) {
+            if (other.key == e.key) {
+              return Status(
+                  tl::unexpected(error_at(item, ik, "duplicate ENR key \"" + e.key + "\"")));
+            }
+          }
+          entries.push_back(std::move(e));
+          return Status();
+        }));
+    out = std::move(entries);
+    return {};
+  }
+
+  // {key: "foo", value: "0x83626172"}: a printable key the appliance does not write itself and
+  // one complete RLP item in hex.
+  Status parse_enr_entry(const YAML::Node& node, const std::string& key, Config::EnrEntry& out) {
+    bool have_key = false;
+    bool have_value = false;
+    CONFIG_TRY(parse_map(
+        node, key,
+        {
+            {"key",
+             [&](auto& n, auto& k) -> Status {
+               CONFIG_TRY(parse_string(n, k, out.key, false));
+               const bool printable = std::all_of(out.key.begin(), out.key.end(),
+                                                  [](char c) { return c > ' ' && c < 0x7f; });
+               if (!printable || out.key.size() > 64) {
+                 return Status(tl::unexpected(error_at(
+                     n, k, "an ENR key is 1 to 64 printable ASCII characters, no spaces")));
+               }
+               if (is_reserved_enr_key(out.key)) {
+                 return Status(tl::unexpected(error_at(
+                     n, k,
+                     "\"" + out.key + "\" is written by discplane itself" +
+                         (out.key == "eth"             ? " (use enr.eth)"
+                          : out.key.starts_with("tcp") ? " (use network.tcp_port / tcp6_port)"
+                                                       : ""))));
+               }
+               have_key = true;
+               return Status();
+             }},
+            {"value",
+             [&](auto& n, auto& k) -> Status {
+               auto text = scalar(n, k, "a hex RLP value");
+               CONFIG_TRY(text);
+               std::string_view h = *text;
+               if (h.starts_with("0x") || h.starts_with("0X")) {
+                 h.remove_prefix(2);
+               }
+               Bytes b;
+               enr::Builder probe;
+               if (h.empty() || !from_hex(h, b) || !probe.set("x", b)) {
+                 return Status(tl::unexpected(error_at(
+                     n, k,
+                     "bad ENR value \"" + *text +
+                         "\" (want one complete RLP item in hex, e.g. 0x83626172 for \"bar\")")));
+               }
+               out.value = std::move(b);
+               have_value = true;
+               return Status();
+             }},
+        }));
+    if (!have_key || !have_value) {
+      return tl::unexpected(error_at(node, key, "an ENR entry needs \"key\" and \"value\""));
+    }
+    return {};
   }
 
   Status parse_dns_discovery(const YAML::Node& node, const std::string& key,
@@ -987,6 +1116,14 @@ Result<void, ConfigError> Config::validate() const {
   }
   if (fork_filter.require_eth && fork_filter.accept.empty()) {
     return fail_at("fork_filter.require_eth", "needs fork_filter.accept (the filter is off)");
+  }
+  if (enr.eth || !enr.extra.empty()) {
+    if (const std::size_t size = largest_record_size(*this); size > enr::kMaxRecordSize) {
+      return fail_at(enr.extra.empty() ? "enr.eth" : "enr.extra",
+                     "our record could reach " + std::to_string(size) +
+                         " bytes with these entries (EIP-778 allows " +
+                         std::to_string(enr::kMaxRecordSize) + ")");
+    }
   }
   if (crawl.write_interval < std::chrono::seconds(1)) {
     return fail_at("crawl.write_interval", "must be at least 1s");

@@ -66,7 +66,7 @@ v4wire::RpcEndpoint Discv4State::local_rpc_endpoint() const noexcept {
   v4wire::RpcEndpoint ep;
   ep.ip = l.ipv4 ? *l.ipv4 : (l.ipv6 ? *l.ipv6 : IpAddress::v4(0, 0, 0, 0));
   ep.udp = l.udp_port;
-  ep.tcp = l.tcp_port;
+  ep.tcp = (l.ipv4 || !l.ipv6) ? l.tcp_port : l.tcp6_port;
   return ep;
 }
 
@@ -286,6 +286,20 @@ void Discv4State::handle_pong(const v4wire::Packet& p, const v4wire::Pong& m,
 }
 
 // ---- FINDNODE/v4 -------------------------------------------------------------------------
+namespace {
+// The TCP port a Neighbors entry carries: the node's record's `tcp` (`tcp6` for an IPv6
+// endpoint, falling back to `tcp` as EIP-778 says), 0 when the record has none, as go-ethereum
+// writes it. Without a record, the UDP port, the usual guess (the discv4 Ping we had from it
+// does not survive in the table). Table records were verified when they were stored, so only
+// their key/value pairs are read (a full decode would parse the public key: ~7 us a node).
+std::uint16_t neighbor_tcp_port(const PeerEntry& e, const Endpoint& ep) noexcept {
+  if (e.enr_size == 0) {
+    return ep.port;
+  }
+  return enr::tcp_port_of(e.enr_bytes(), ep.ip.is_v6()).value_or(0);
+}
+}  // namespace
+
 // Only for senders with a current endpoint proof: answering an unverified source would make
 // us an amplifier (a ~100-byte request draws up to ~2 KB of Neighbors).
 void Discv4State::handle_findnode(const v4wire::Packet& p, const v4wire::FindNode& m,
@@ -307,7 +321,7 @@ void Discv4State::handle_findnode(const v4wire::Packet& p, const v4wire::FindNod
       continue;
     }
     v4wire::NeighborNode& node = neighbor_scratch_[count++];
-    node.endpoint = {ep.ip, ep.port, ep.port};
+    node.endpoint = {ep.ip, ep.port, neighbor_tcp_port(e, ep)};
     node.pubkey = e.public_key;
   }
   const std::uint64_t exp = expiration();

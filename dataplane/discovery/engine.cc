@@ -139,21 +139,14 @@ Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rn
   local_.ipv6 = config_.ipv6;
   local_.udp_port = config_.udp_port;
   local_.tcp_port = config_.tcp_port;
+  local_.tcp6_port = config_.tcp6_port != 0 ? config_.tcp6_port : config_.tcp_port;
   local_.address_source = (config_.ipv4 || config_.ipv6) ? "config" : "none";
 
   enr::Builder b;
   b.set_seq(1);
-  if (local_.ipv4) {
-    b.set_ip(*local_.ipv4).set_udp(local_.udp_port);
-    if (local_.tcp_port != 0) {
-      b.set_tcp(local_.tcp_port);
-    }
-  }
-  if (local_.ipv6) {
-    b.set_ip(*local_.ipv6).set_udp6(local_.udp_port);
-    if (local_.tcp_port != 0) {
-      b.set_tcp6(local_.tcp_port);
-    }
+  set_local_endpoints(b);
+  if (config_.eth) {
+    b.set_eth(*config_.eth);
   }
   for (const auto& [key, value] : config_.extra_enr_entries) {
     (void)b.set(key, value);
@@ -1095,15 +1088,28 @@ void Engine::apply_votes() noexcept {
   }
 }
 
-void Engine::rebuild_local_record() noexcept {
-  enr::Builder b = enr::Builder::from(local_.record);
-  b.set_seq(local_.record.seq() + 1);
+// The address entries of our record: `ip`/`udp`/`tcp` per announced IPv4 address, `ip6`/
+// `udp6`/`tcp6` per IPv6 one. The TCP ports go only beside an address: EIP-778 ties a port to
+// its family's address, and an enode URL without an address has no use for one.
+void Engine::set_local_endpoints(enr::Builder& b) const {
   if (local_.ipv4) {
     b.set_ip(*local_.ipv4).set_udp(local_.udp_port);
+    if (local_.tcp_port != 0) {
+      b.set_tcp(local_.tcp_port);
+    }
   }
   if (local_.ipv6) {
     b.set_ip(*local_.ipv6).set_udp6(local_.udp_port);
+    if (local_.tcp6_port != 0) {
+      b.set_tcp6(local_.tcp6_port);
+    }
   }
+}
+
+void Engine::rebuild_local_record() noexcept {
+  enr::Builder b = enr::Builder::from(local_.record);
+  b.set_seq(local_.record.seq() + 1);
+  set_local_endpoints(b);
   auto record = b.sign(local_.private_key);
   if (!record) {
     return;

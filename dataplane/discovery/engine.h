@@ -48,6 +48,7 @@ struct LocalNode {
   std::optional<IpAddress> ipv6;
   std::uint16_t udp_port = 0;
   std::uint16_t tcp_port = 0;
+  std::uint16_t tcp6_port = 0;  // ServerConfig::tcp6_port, else tcp_port
   const char* address_source = "none";
 };
 
@@ -209,6 +210,7 @@ class Engine {
   void finish_lookup(std::uint32_t slot) noexcept;
   void run_deadlines() noexcept;
   void apply_votes() noexcept;
+  void set_local_endpoints(enr::Builder& b) const;
   void rebuild_local_record() noexcept;
   // Node events for the observer (crawl mode): only with config_.report_node_events.
   void report(NodeEvent::Kind kind, Protocol p, const NodeId& id, const crypto::PublicKey& key,

@@ -356,6 +356,20 @@ std::optional<ByteView> Record::get(std::string_view key) const noexcept {
   return found;
 }
 
+std::optional<std::uint16_t> tcp_port_of(ByteView raw, bool ipv6) noexcept {
+  std::optional<std::uint16_t> tcp;
+  std::optional<std::uint16_t> tcp6;
+  for_each_pair(raw, [&](ByteView k, const rlp::Item& v) {
+    if (key_is(k, "tcp")) {
+      tcp = to_port(v);
+    } else if (key_is(k, "tcp6")) {
+      tcp6 = to_port(v);
+    }
+    return compare_keys(k, as_bytes("tcp6")) < 0;  // sorted keys: nothing after tcp6 matters
+  });
+  return ipv6 && tcp6 ? tcp6 : tcp;
+}
+
 // ---- Text form ----
 
 Result<Record, EnrError> parse_text(std::string_view text) noexcept {

@@ -87,6 +87,22 @@ void BM_EnrDecodeUnverified(benchmark::State& state) {
 }
 BENCHMARK(BM_EnrDecodeUnverified);
 
+// What a discv4 Neighbors entry costs to fill its TCP port from a table record: the
+// key/value pairs of a record with ip, udp and tcp (the pairs only; no key parse).
+void BM_EnrTcpPortOf(benchmark::State& state) {
+  const auto key =
+      to_array<32>(hex_or_die("b71c71a67e1177ad4e901695e1b4b9ee17ae16c6668d313eac2f96dbcda3f291"));
+  enr::Builder b = enr::Builder::from(*enr::parse_text(kEnrText));
+  b.set_tcp(30303);
+  const auto rec = b.sign(key);
+  const Bytes in(rec->raw().begin(), rec->raw().end());
+  for (auto _ : state) {
+    auto port = enr::tcp_port_of(in, false);
+    benchmark::DoNotOptimize(port);
+  }
+}
+BENCHMARK(BM_EnrTcpPortOf);
+
 void BM_EnrParseText(benchmark::State& state) {
   for (auto _ : state) {
     auto rec = enr::parse_text(kEnrText);

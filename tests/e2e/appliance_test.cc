@@ -115,6 +115,8 @@ TEST_CASE("check-config rejects bad configs with exit 2 naming file:line and key
       {"bad-address.yaml", "network:\n  listen: 300.1.2.3:30303\n", 2, "network.listen"},
       {"bad-protocol.yaml", "protocols: [discv4, discv6]\n", 1, "protocols"},
       {"bad-duration.yaml", "timers:\n  prune_interval: soon\n", 2, "timers.prune_interval"},
+      {"reserved-enr-key.yaml", "enr:\n  extra:\n    - {key: tcp, value: \"0x82765f\"}\n", 3,
+       "enr.extra[0].key"},
   };
   for (const auto& c : cases) {
     const std::string path = dir.write(c.name, c.yaml);
@@ -185,6 +187,42 @@ TEST_CASE("start prints enode and ENR of one node id and keeps its 0600 key file
   CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec);
   CHECK(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
   CHECK((after.st_mode & 0777) == 0600);
+}
+
+TEST_CASE("the printed enode URL has the TCP port; the ENR carries tcp, eth and extra entries",
+          "[e2e][start][enr]") {
+  TempDir dir;
+  REQUIRE(dir.ok());
+  NodeOptions opt{.name = "a", .ip = "127.0.0.1", .tcp_port = 30399};
+  opt.extra_yaml =
+      "enr:\n  eth: {hash: \"0x9f3d2254\", next: 1710338135}\n"
+      "  extra:\n    - {key: foo, value: \"0x83626172\"}\n";
+  auto a = Node::start(dir, opt);
+  auto url = discplane::enode::parse(a->enode);
+  REQUIRE(url);
+  CHECK(url->tcp_port == 30399);
+  CHECK(url->udp_port == a->port);
+  CHECK(a->enode.ends_with("@127.0.0.1:30399?discport=" + std::to_string(a->port)));
+  auto record = discplane::enr::parse_text(a->enr);
+  REQUIRE(record);
+  CHECK(record->tcp() == 30399);
+  CHECK(record->udp() == a->port);
+  const auto eth = record->eth();
+  REQUIRE(eth);
+  CHECK(eth->hash == discplane::ByteArray<4>{0x9f, 0x3d, 0x22, 0x54});
+  CHECK(eth->next == 1710338135);
+  const auto foo = record->get("foo");
+  REQUIRE(foo);
+  CHECK(discplane::to_hex(*foo) == "83626172");
+  CHECK(a->proc->signal_and_wait(SIGTERM, 5s).has_value());
+  CHECK(a->proc->exit_code() == 0);
+
+  // Without network.tcp_port the record has no tcp and the URL says so (port 0), as before.
+  auto b = Node::start(dir, {.name = "b", .ip = "127.0.0.2"});
+  auto plain = discplane::enr::parse_text(b->enr);
+  REQUIRE(plain);
+  CHECK_FALSE(plain->tcp());
+  CHECK(b->enode.ends_with("@127.0.0.2:0?discport=" + std::to_string(b->port)));
 }
 
 TEST_CASE("socket backend: two instances find each other on loopback", "[e2e][socket]") {

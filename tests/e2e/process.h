@@ -492,6 +492,7 @@ struct NodeOptions {
   std::string mode = "node";     // node | bootnode | crawl
   std::string ip = "127.0.0.1";  // UDP listen address (and the API's, on another port)
   std::uint16_t port = 0;        // 0: a free one
+  std::uint16_t tcp_port = 0;    // network.tcp_port (0: not written, the default)
   std::vector<std::string> protocols = {"discv4", "discv5"};
   std::vector<std::string> bootnodes;
   std::string lookup_interval = "2s";
@@ -527,6 +528,9 @@ struct Node {
     y << "mode: " << o.mode << "\n";
     y << "identity:\n  key_file: " << dir.file(o.name + ".key") << "\n";
     y << "network:\n  listen: " << o.ip << ":" << o.port << "\n";
+    if (o.tcp_port != 0) {
+      y << "  tcp_port: " << o.tcp_port << "\n";
+    }
     y << "protocols: [";
     for (std::size_t i = 0; i < o.protocols.size(); ++i) {
       y << (i ? ", " : "") << o.protocols[i];

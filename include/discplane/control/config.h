@@ -79,6 +79,13 @@ struct Config {
     // Address announced in our ENR / discv4 endpoint; nullopt = "auto" (learned from peers'
     // PONG/endpoint votes). Default auto.
     std::optional<IpAddress> external_ip;
+    // TCP port announced as `tcp` (and `tcp6`) in our ENR and in the enode URL and discv4
+    // endpoints, for the RLPx service a client runs beside us; 0 = none (no tcp entry, the URL
+    // says 0). Some clients (the @ethereumjs/devp2p DNS client) skip records without one.
+    // Default 0.
+    std::uint16_t tcp_port = 0;
+    // TCP port announced as `tcp6` when it differs from tcp_port; 0 = tcp_port. Default 0.
+    std::uint16_t tcp6_port = 0;
     friend bool operator==(const Network&, const Network&) = default;
   };
   struct Dpdk {
@@ -277,6 +284,23 @@ struct Config {
     bool require_eth = false;
     friend bool operator==(const ForkFilter&, const ForkFilter&) = default;
   };
+  struct EnrEntry {
+    std::string key;
+    Bytes value;  // one complete RLP item, as stored in the record
+    friend bool operator==(const EnrEntry&, const EnrEntry&) = default;
+  };
+  // What our record says beyond the addresses. The whole record (with both addresses, both
+  // ports, an 8-byte seq and these entries) must fit EIP-778's 300 bytes: checked at load.
+  struct Enr {
+    // EIP-2124 fork id announced as `eth` ([[hash, next]], as go-ethereum writes it);
+    // nullopt = no `eth` entry. Default none.
+    std::optional<ForkId> eth;
+    // More entries, key + hex RLP value ({key: "foo", value: "0x83626172"}). The keys the
+    // appliance writes itself (id, secp256k1, ip, ip6, udp, udp6, tcp, tcp6, eth) are refused.
+    // Default none.
+    std::vector<EnrEntry> extra;
+    friend bool operator==(const Enr&, const Enr&) = default;
+  };
 
   Mode mode = Mode::kNode;  // node | bootnode | crawl. Default node.
   Identity identity;
@@ -296,6 +320,7 @@ struct Config {
   Crawl crawl;
   Bootnode bootnode;
   ForkFilter fork_filter;
+  Enr enr;
   DnsDiscovery dns_discovery;
   Policy policy;
 

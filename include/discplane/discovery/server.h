@@ -107,6 +107,7 @@ struct ServerConfig {
   crypto::PrivateKey private_key{};
   std::uint16_t udp_port = 30303;  // the port we listen on (put in our ENR and discv4 Pings)
   std::uint16_t tcp_port = 0;      // advertised TCP port (0: none)
+  std::uint16_t tcp6_port = 0;     // advertised TCP port for IPv6 (`tcp6`; 0: tcp_port)
   // Addresses to advertise at start (unset: learned from IP votes). With static_ip set, the
   // configured address is kept and votes are only counted.
   std::optional<IpAddress> ipv4;
@@ -114,6 +115,7 @@ struct ServerConfig {
   bool static_ip = false;
   bool enable_v4 = true;
   bool enable_v5 = true;
+  std::optional<enr::ForkId> eth;  // EIP-2124 fork id announced as `eth` (nullopt: none)
   std::vector<std::pair<std::string, Bytes>> extra_enr_entries;  // e.g. "eth" (raw RLP values)
 
   PeerTableConfig table;

@@ -132,6 +132,11 @@ inline Result<Record, EnrError> decode_verified(ByteView rlp) noexcept {
 // Same checks except the signature. For tools and tests only: a record decoded this way
 // proves nothing about who made it.
 [[nodiscard]] Result<Record, EnrError> decode_unverified(ByteView rlp) noexcept;
+// The TCP port an encoded record announces for one family: `tcp`, or for IPv6 `tcp6` falling
+// back to `tcp` (EIP-778). Reads the key/value pairs only (no public-key parse: well under a
+// microsecond, where decode_unverified() costs ~7 us), so the record must have been decoded
+// and verified before (the engine's table). nullopt: no such entry, or not a port.
+[[nodiscard]] std::optional<std::uint16_t> tcp_port_of(ByteView raw, bool ipv6) noexcept;
 
 // "enr:<base64url>" -> verified record.
 [[nodiscard]] Result<Record, EnrError> parse_text(std::string_view text) noexcept;

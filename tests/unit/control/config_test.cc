@@ -62,6 +62,10 @@ TEST_CASE("conf/discplane.yaml equals the defaults except its loopback listen an
   // (the default exempts nothing).
   CHECK(Config{}.table.ip_limit_exempt.empty());
   expected.table.ip_limit_exempt = {*disc::Cidr::parse("127.0.0.0/8"), *disc::Cidr::parse("::1")};
+  // ... and announces a TCP port (the default announces none), for clients that skip records
+  // without `tcp`.
+  expected.network.tcp_port = 30303;
+  CHECK(Config{}.network.tcp_port == 0);
 
   // Section by section first, so a mismatch names its section.
   CHECK(loaded->mode == expected.mode);
@@ -80,6 +84,7 @@ TEST_CASE("conf/discplane.yaml equals the defaults except its loopback listen an
   CHECK(loaded->crawl == expected.crawl);
   CHECK(loaded->bootnode == expected.bootnode);
   CHECK(loaded->fork_filter == expected.fork_filter);
+  CHECK(loaded->enr == expected.enr);
   CHECK(loaded->policy == expected.policy);
   CHECK(*loaded == expected);
 }
@@ -92,6 +97,10 @@ TEST_CASE("conf/discplane.yaml lists every option", "[control][config]") {
                        "identity.key_file",
                        "network.listen",
                        "network.external_ip",
+                       "network.tcp_port",
+                       "network.tcp6_port",
+                       "enr.eth",
+                       "enr.extra",
                        "protocols",
                        "bootnodes",
                        "dataplane.backend",
@@ -641,4 +650,103 @@ TEST_CASE("dns_discovery: values and errors with file, line and key", "[control]
   CHECK(entries.key == "dns_discovery.max_entries");
   auto unknown = load_error(dir, "dns_discovery:\n  url: []\n");
   CHECK(unknown.key == "dns_discovery.url");
+}
+
+TEST_CASE("network.tcp_port and enr: values reach the struct", "[control][config]") {
+  auto ok = parse_config(
+      "network:\n  tcp_port: 30304\n  tcp6_port: 30305\n"
+      "enr:\n  eth: {hash: \"0x9f3d2254\", next: 1710338135}\n"
+      "  extra:\n    - {key: foo, value: \"0x83626172\"}\n    - {key: \"les\", value: \"c180\"}\n");
+  REQUIRE(ok.has_value());
+  CHECK(ok->network.tcp_port == 30304);
+  CHECK(ok->network.tcp6_port == 30305);
+  REQUIRE(ok->enr.eth);
+  CHECK(ok->enr.eth->hash == ByteArray<4>{0x9f, 0x3d, 0x22, 0x54});
+  CHECK(ok->enr.eth->next == 1710338135);
+  REQUIRE(ok->enr.extra.size() == 2);
+  CHECK(ok->enr.extra[0].key == "foo");
+  CHECK(ok->enr.extra[0].value == Bytes{0x83, 'b', 'a', 'r'});
+  CHECK(ok->enr.extra[1].key == "les");
+  CHECK(ok->enr.extra[1].value == Bytes{0xc1, 0x80});
+  // "eth:" with nothing is no entry, as is the default.
+  auto none = parse_config("enr:\n  eth:\n  extra: []\n");
+  REQUIRE(none.has_value());
+  CHECK_FALSE(none->enr.eth);
+  CHECK(none->enr == Config{}.enr);
+  CHECK(Config{}.network.tcp_port == 0);
+  CHECK(Config{}.network.tcp6_port == 0);
+}
+
+TEST_CASE("error: bad tcp ports and ENR entries name file, line and key", "[control][config]") {
+  test::TempDir dir;
+  auto port = load_error(dir, "network:\n  tcp_port: 70000\n");
+  CHECK(port.line == 2);
+  CHECK(port.key == "network.tcp_port");
+  auto port6 = load_error(dir, "network:\n  tcp6_port: -1\n");
+  CHECK(port6.key == "network.tcp6_port");
+
+  auto hash = load_error(dir, "enr:\n  eth: {hash: \"0x9f3d22\"}\n");
+  CHECK(hash.line == 2);
+  CHECK(hash.key == "enr.eth.hash");
+  auto no_hash = load_error(dir, "enr:\n  eth: {next: 5}\n");
+  CHECK(no_hash.key == "enr.eth");
+
+  // Keys the appliance writes itself.
+  for (const std::string reserved :
+       {"id", "secp256k1", "ip", "ip6", "udp", "udp6", "tcp", "tcp6", "eth"}) {
+    INFO(reserved);
+    auto e = load_error(dir, "enr:\n  extra:\n    - {key: foo, value: \"0x80\"}\n    - {key: " +
+                                 reserved + ", value: \"0x80\"}\n");
+    CHECK(e.line == 4);
+    CHECK(e.key == "enr.extra[1].key");
+    CHECK(contains(e.message, "written by discplane itself"));
+  }
+  auto eth = load_error(dir, "enr:\n  extra:\n    - {key: eth, value: \"0xc0\"}\n");
+  CHECK(contains(eth.message, "use enr.eth"));
+
+  auto dup = load_error(dir,
+                        "enr:\n  extra:\n    - {key: foo, value: \"0x80\"}\n"
+                        "    - {key: foo, value: \"0x01\"}\n");
+  CHECK(dup.line == 4);
+  CHECK(dup.key == "enr.extra[1]");
+  CHECK(contains(dup.message, "duplicate ENR key"));
+
+  auto spaced = load_error(dir, "enr:\n  extra:\n    - {key: \"a b\", value: \"0x80\"}\n");
+  CHECK(spaced.key == "enr.extra[0].key");
+  CHECK(contains(spaced.message, "printable"));
+
+  // Not hex; an RLP string whose length prefix overruns; two items; empty.
+  for (const std::string value : {"\"zz\"", "\"0x83ab\"", "\"0x8080\"", "\"0x\""}) {
+    INFO(value);
+    auto e = load_error(dir, "enr:\n  extra:\n    - {key: foo, value: " + value + "}\n");
+    CHECK(e.line == 3);
+    CHECK(e.key == "enr.extra[0].value");
+    CHECK(contains(e.message, "bad ENR value"));
+  }
+  auto no_value = load_error(dir, "enr:\n  extra:\n    - {key: foo}\n");
+  CHECK(no_value.key == "enr.extra[0]");
+  CHECK(contains(no_value.message, "needs \"key\" and \"value\""));
+  auto unknown = load_error(dir, "enr:\n  extras: []\n");
+  CHECK(unknown.key == "enr.extras");
+}
+
+TEST_CASE("error: ENR entries that could make our record exceed 300 bytes", "[control][config]") {
+  // A 60-byte value fits beside both addresses and all four ports; a 120-byte one does not.
+  auto entry = [](std::size_t n) {
+    std::string hex = "0xb8" + std::string(1, "0123456789abcdef"[n >> 4]) +
+                      std::string(1, "0123456789abcdef"[n & 15]);
+    for (std::size_t i = 0; i < n; ++i) {
+      hex += "61";
+    }
+    return hex;
+  };
+  REQUIRE(parse_config("enr:\n  extra:\n    - {key: a, value: \"" + entry(60) + "\"}\n"));
+  test::TempDir dir;
+  auto big = load_error(dir,
+                        "enr:\n  eth: {hash: \"0x9f3d2254\"}\n  extra:\n"
+                        "    - {key: a, value: \"" +
+                            entry(120) + "\"}\n");
+  CHECK(big.line == 3);
+  CHECK(big.key == "enr.extra");
+  CHECK(contains(big.message, "300"));
 }

@@ -562,3 +562,41 @@ TEST_CASE("enr: eth fork id entry", "[wire][enr]") {
     REQUIRE(to_hex(*r->get("eth")) == bad);
   }
 }
+
+TEST_CASE("enr: tcp_port_of reads tcp/tcp6 from the encoded pairs", "[wire][enr]") {
+  crypto::PrivateKey key{};
+  key[31] = 7;
+  auto encoded = [&](std::optional<std::uint16_t> tcp, std::optional<std::uint16_t> tcp6) {
+    Builder b;
+    b.set_seq(1).set_ip(IpAddress::v4(127, 0, 0, 1)).set_udp(30303);
+    if (tcp) {
+      b.set_tcp(*tcp);
+    }
+    if (tcp6) {
+      b.set_tcp6(*tcp6);
+    }
+    REQUIRE(b.set("zz", Bytes{0x80}));  // a key after tcp6: the walk stops before it
+    auto r = b.sign(key);
+    REQUIRE(r);
+    return Bytes(r->raw().begin(), r->raw().end());
+  };
+  const Bytes both = encoded(30304, 30305);
+  CHECK(tcp_port_of(both, false) == 30304);
+  CHECK(tcp_port_of(both, true) == 30305);
+  const Bytes tcp_only = encoded(30304, std::nullopt);
+  CHECK(tcp_port_of(tcp_only, false) == 30304);
+  CHECK(tcp_port_of(tcp_only, true) == 30304);  // EIP-778: tcp serves both families
+  const Bytes tcp6_only = encoded(std::nullopt, 30305);
+  CHECK_FALSE(tcp_port_of(tcp6_only, false));
+  CHECK(tcp_port_of(tcp6_only, true) == 30305);
+  const Bytes none = encoded(std::nullopt, std::nullopt);
+  CHECK_FALSE(tcp_port_of(none, false));
+  CHECK_FALSE(tcp_port_of(none, true));
+  // Same answers as the full decode of the same bytes.
+  auto decoded = decode(both);
+  REQUIRE(decoded);
+  CHECK(decoded->tcp() == tcp_port_of(both, false));
+  // Not a record: nothing.
+  CHECK_FALSE(tcp_port_of(Bytes{0x83, 't', 'c', 'p'}, false));
+  CHECK_FALSE(tcp_port_of(ByteView(), false));
+}
