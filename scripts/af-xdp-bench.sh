@@ -79,9 +79,13 @@ config() {
     echo "protocols: [discv4, discv5]"
     echo "bootnodes: []"
     # The generator's identities each handshake from their own address; v5-handshake makes
-    # fresh identities as fast as the target answers them: raise the WHOAREYOU limits, as
+    # fresh identities as fast as the target answers them: raise the WHOAREYOU limits, turn
+    # the request limits off and exempt the generator's /24 from the table's IP limits, as
     # scripts/side-by-side.sh does. Everything else is the default configuration.
-    echo "discv5: {whoareyou_rate_per_ip: 1000000, whoareyou_rate_global: 1000000}"
+    echo "discv5: {whoareyou_rate_per_ip: 1000000, whoareyou_rate_global: 1000000,"
+    echo "         request_rate_per_ip: 0, request_rate_per_node: 0}"
+    echo "discv4: {request_rate_per_ip: 0, request_rate_per_node: 0}"
+    echo "table: {ip_limit_exempt: [169.254.41.0/24]}"
     echo "api: {listen: \"127.0.0.1:30380\"}"
     echo "logging: {level: warn}"
     if [[ $kind == af_xdp ]]; then

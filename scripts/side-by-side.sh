@@ -16,8 +16,10 @@
 #
 # Nothing is pinned or limited: the two cores are shared by the generator and the target under
 # test (the other targets are idle). discplane's WHOAREYOU rate limits (defaults: 5/s per IP,
-# 2000/s in total) are raised, since the JS library has no limiter by default; everything
-# else is discplane's default configuration.
+# 2000/s in total) are raised and its FINDNODE/ENRRequest/TALKREQ limits (100/s per IP, 10/s
+# per node) are off, since the JS libraries have no limiter by default; the generator's
+# identities share 127.2.0.0/16, so loopback is exempt from the table's per-/24 limits (as
+# conf/discplane.yaml does). Everything else is discplane's default configuration.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -88,9 +90,16 @@ identity:
 network:
   listen: 127.0.0.1:$DP_PORT
   external_ip: 127.0.0.1
+table:
+  ip_limit_exempt: [127.0.0.0/8]
+discv4:
+  request_rate_per_ip: 0
+  request_rate_per_node: 0
 discv5:
   whoareyou_rate_per_ip: 1048576
   whoareyou_rate_global: 16777216
+  request_rate_per_ip: 0
+  request_rate_per_node: 0
 api:
   listen: 127.0.0.1:$API_PORT
 logging:

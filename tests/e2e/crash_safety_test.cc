@@ -179,7 +179,9 @@ TEST_CASE("crash safety: SIGKILL at random moments never leaves a bad node DB or
     INFO("kill " << i << (target ? " at a temp file " : " after ") << (target ? target : "")
                  << (target ? "" : std::to_string(d) + " ms") << "; stderr:\n"
                  << p->err_text());
-    REQUIRE(p->signal_and_wait(SIGKILL, 10s));
+    // A kill that lands in fsync waits for the disk: under a parallel ctest run on this
+    // shared VM one took over 10 s. The kill itself is what is tested, not its latency.
+    REQUIRE(p->signal_and_wait(SIGKILL, 60s));
     {
       // Drop what the kill's aftermath queued, so the next targeted wait sees new files only.
       alignas(inotify_event) char drain[4096];

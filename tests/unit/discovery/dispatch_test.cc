@@ -1,7 +1,7 @@
 // The engine's one dispatch (DiscoveryServer::handle): every InMessage alternative reaches its
 // own handler, and commands (not packets) read the clock first. RegisterTalkProtocol's handler
 // is exercised by the TALKREQ test in discv5_engine_test.cc (it answers with the handler's
-// bytes).
+// bytes); the operator probes (Ping, Resolve, TalkRequest) by probe_test.cc.
 #include <set>
 #include <string>
 
@@ -38,7 +38,10 @@ TEST_CASE("dispatch: every alternative has its own name", "[engine][dispatch]") 
                                       msg::Shutdown{},
                                       msg::AddSeed{},
                                       msg::RegisterTalkProtocol{"x", nullptr},
-                                      msg::SetNetPolicy{}};
+                                      msg::SetNetPolicy{},
+                                      msg::Ping{},
+                                      msg::Resolve{},
+                                      msg::TalkRequest{}};
   REQUIRE(all.size() == std::variant_size_v<InMessage>);
   std::set<std::string> names;
   for (const InMessage& m : all) {
@@ -46,7 +49,7 @@ TEST_CASE("dispatch: every alternative has its own name", "[engine][dispatch]") 
   }
   CHECK(names == std::set<std::string>{"discv4-packet", "discv5-packet", "revalidate", "lookup",
                                        "prune", "shutdown", "add-seed", "register-talk",
-                                       "set-net-policy"});
+                                       "set-net-policy", "ping", "resolve", "talk-request"});
 }
 
 TEST_CASE("dispatch: packets reach their protocol, or are dropped when it is off",
