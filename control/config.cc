@@ -24,17 +24,6 @@ namespace {
 
 using Status = Result<void, ConfigError>;
 
-// The ENR keys the appliance writes from its identity, addresses and network/enr settings.
-bool is_reserved_enr_key(std::string_view key) {
-  for (const std::string_view k :
-       {"id", "secp256k1", "ip", "ip6", "udp", "udp6", "tcp", "tcp6", "eth"}) {
-    if (key == k) {
-      return true;
-    }
-  }
-  return false;
-}
-
 // Our record at its largest: both addresses, all four ports, the largest seq and the
 // configured entries, signed by a throwaway key (a signature is always 64 bytes).
 std::size_t largest_record_size(const Config& c) {
@@ -664,17 +653,13 @@ class Parser {
              [&](auto& n, auto& k) -> Status {
                auto text = scalar(n, k, "a 4-byte hex fork hash");
                CONFIG_TRY(text);
-               std::string_view h = *text;
-               if (h.starts_with("0x") || h.starts_with("0X")) {
-                 h.remove_prefix(2);
-               }
-               Bytes b;
-               if (h.size() != 8 || !from_hex(h, b) || b.size() != 4) {
+               auto hash = enr::parse_fork_hash(*text);
+               if (!hash) {
                  return Status(tl::unexpected(error_at(
                      n, k,
                      "bad fork hash \"" + *text + "\" (want 4 bytes of hex, e.g. 0x9f3d2254)")));
                }
-               std::copy(b.begin(), b.end(), out.hash.begin());
+               out.hash = *hash;
                have_hash = true;
                return Status();
              }},
@@ -758,13 +743,11 @@ class Parser {
             {"key",
              [&](auto& n, auto& k) -> Status {
                CONFIG_TRY(parse_string(n, k, out.key, false));
-               const bool printable = std::all_of(out.key.begin(), out.key.end(),
-                                                  [](char c) { return c > ' ' && c < 0x7f; });
-               if (!printable || out.key.size() > 64) {
+               if (!enr::is_valid_extra_key(out.key)) {
                  return Status(tl::unexpected(error_at(
                      n, k, "an ENR key is 1 to 64 printable ASCII characters, no spaces")));
                }
-               if (is_reserved_enr_key(out.key)) {
+               if (enr::is_reserved_key(out.key)) {
                  return Status(tl::unexpected(error_at(
                      n, k,
                      "\"" + out.key + "\" is written by discplane itself" +
@@ -779,19 +762,14 @@ class Parser {
              [&](auto& n, auto& k) -> Status {
                auto text = scalar(n, k, "a hex RLP value");
                CONFIG_TRY(text);
-               std::string_view h = *text;
-               if (h.starts_with("0x") || h.starts_with("0X")) {
-                 h.remove_prefix(2);
-               }
-               Bytes b;
-               enr::Builder probe;
-               if (h.empty() || !from_hex(h, b) || !probe.set("x", b)) {
+               auto value = enr::parse_hex_rlp(*text);
+               if (!value) {
                  return Status(tl::unexpected(error_at(
                      n, k,
                      "bad ENR value \"" + *text +
                          "\" (want one complete RLP item in hex, e.g. 0x83626172 for \"bar\")")));
                }
-               out.value = std::move(b);
+               out.value = std::move(*value);
                have_value = true;
                return Status();
              }},

@@ -489,4 +489,48 @@ Result<Record, EnrError> Builder::sign(const crypto::PrivateKey& key) const {
   return decode_unverified(record.bytes());
 }
 
+bool is_reserved_key(std::string_view key) noexcept {
+  for (const std::string_view k :
+       {"id", "secp256k1", "ip", "ip6", "udp", "udp6", "tcp", "tcp6", "eth"}) {
+    if (key == k) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool is_valid_extra_key(std::string_view key) noexcept {
+  return !key.empty() && key.size() <= 64 &&
+         std::all_of(key.begin(), key.end(), [](char c) { return c > ' ' && c < 0x7f; });
+}
+
+namespace {
+std::string_view strip_0x(std::string_view h) noexcept {
+  if (h.starts_with("0x") || h.starts_with("0X")) {
+    h.remove_prefix(2);
+  }
+  return h;
+}
+}  // namespace
+
+std::optional<Bytes> parse_hex_rlp(std::string_view text) {
+  const std::string_view h = strip_0x(text);
+  Bytes b;
+  if (h.empty() || !from_hex(h, b) || !rlp::decode_exact_deep(b)) {
+    return std::nullopt;
+  }
+  return b;
+}
+
+std::optional<ByteArray<4>> parse_fork_hash(std::string_view text) {
+  const std::string_view h = strip_0x(text);
+  Bytes b;
+  if (h.size() != 8 || !from_hex(h, b) || b.size() != 4) {
+    return std::nullopt;
+  }
+  ByteArray<4> out{};
+  std::copy(b.begin(), b.end(), out.begin());
+  return out;
+}
+
 }  // namespace discplane::enr

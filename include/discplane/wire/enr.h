@@ -142,6 +142,18 @@ inline Result<Record, EnrError> decode_verified(ByteView rlp) noexcept {
 [[nodiscard]] Result<Record, EnrError> parse_text(std::string_view text) noexcept;
 std::string to_text(const Record& record);
 
+// Entries an operator adds to the appliance's record (config enr.extra / enr.eth, discctl enr
+// encode --entry / --eth): the checks both share.
+// The keys discplane writes itself from its identity, addresses and settings (id, secp256k1,
+// ip, ip6, udp, udp6, tcp, tcp6, eth).
+[[nodiscard]] bool is_reserved_key(std::string_view key) noexcept;
+// 1 to 64 printable ASCII characters, no spaces.
+[[nodiscard]] bool is_valid_extra_key(std::string_view key) noexcept;
+// "0x83626172" or "83626172": one complete RLP item in hex (lists allowed) -> its bytes.
+[[nodiscard]] std::optional<Bytes> parse_hex_rlp(std::string_view text);
+// "0x9f3d2254" or "9f3d2254": a 4-byte fork hash in hex.
+[[nodiscard]] std::optional<ByteArray<4>> parse_fork_hash(std::string_view text);
+
 // Creates records (control plane; allocates). Keys are kept sorted; sign() adds
 // "id" = "v4" and "secp256k1" = the compressed public key of the signing key.
 class Builder {

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -164,13 +166,146 @@ TEST_CASE("discctl enr decode / encode / enode on the EIP-778 example", "[contro
   CHECK(j2["seq"] == 7);
   CHECK(j2["tcp"] == 30303);
 
-  auto v6 = discctl(dir, "enr encode --key " + key.string() + " --ip fd00::1 --udp 9000");
+  auto v6 = discctl(dir, "enr encode --key " + key.string() + " --ip6 fd00::1 --udp6 9000");
   REQUIRE(v6.code == 0);
   std::string v6text = v6.out;
   v6text.pop_back();
   const auto j3 = nlohmann::json::parse(discctl(dir, "enr decode " + v6text).out);
   CHECK(j3["ip6"] == "fd00::1");
   CHECK(j3["udp6"] == 9000);
+  CHECK_FALSE(j3.contains("ip"));
+  CHECK_FALSE(j3.contains("udp"));
+}
+
+TEST_CASE("discctl enr encode: both families, eth and extra entries", "[control][discctl]") {
+  test::TempDir dir;
+  const auto key = dir.write("eip.key", std::string(kEipKey) + "\n");
+  ::chmod(key.c_str(), 0600);
+  auto e = discctl(dir, "enr encode --key " + key.string() +
+                            " --ip 10.0.0.1 --udp 30301 --tcp 30303"
+                            " --ip6 fd00::1 --udp6 30311 --tcp6 30313 --eth 0x9f3d2254:1150000"
+                            " --entry foo=0x83626172 --entry lst=c20102 --seq 5");
+  INFO(e.err);
+  REQUIRE(e.code == 0);
+  std::string text = e.out;
+  REQUIRE(text.ends_with("\n"));
+  text.pop_back();
+  auto d = discctl(dir, "enr decode " + text);
+  INFO(d.err);
+  REQUIRE(d.code == 0);
+  const auto j = nlohmann::json::parse(d.out);
+  CHECK(j["seq"] == 5);
+  CHECK(j["node_id"] == kEipNodeId);
+  CHECK(j["ip"] == "10.0.0.1");
+  CHECK(j["udp"] == 30301);
+  CHECK(j["tcp"] == 30303);
+  CHECK(j["ip6"] == "fd00::1");
+  CHECK(j["udp6"] == 30311);
+  CHECK(j["tcp6"] == 30313);
+  CHECK(j["eth"]["fork_hash"] == "9f3d2254");
+  CHECK(j["eth"]["fork_next"] == 1150000);
+  CHECK(j["other"]["foo"] == "83626172");
+  CHECK(j["other"]["lst"] == "c20102");
+  CHECK(j["other"].size() == 2);
+
+  // The record itself, byte for byte what the builder makes from the same entries.
+  auto record = enr::parse_text(text);
+  REQUIRE(record);
+  enr::Builder b;
+  b.set_seq(5).set_ip(*IpAddress::parse("10.0.0.1")).set_udp(30301).set_tcp(30303);
+  b.set_ip(*IpAddress::parse("fd00::1")).set_udp6(30311).set_tcp6(30313);
+  b.set_eth(enr::ForkId{{0x9f, 0x3d, 0x22, 0x54}, 1150000});
+  REQUIRE(b.set("foo", hex_or_die("83626172")));
+  REQUIRE(b.set("lst", hex_or_die("c20102")));
+  auto expected = b.sign(to_array<32>(hex_or_die(kEipKey)));
+  REQUIRE(expected);
+  CHECK(*record == *expected);
+
+  // --eth without NEXT is fork-next 0; IPv6 only, without tcp6.
+  auto e2 =
+      discctl(dir, "enr encode --key " + key.string() + " --ip6 ::1 --udp6 9000 --eth 9F3D2254");
+  INFO(e2.err);
+  REQUIRE(e2.code == 0);
+  std::string text2 = e2.out;
+  text2.pop_back();
+  const auto j2 = nlohmann::json::parse(discctl(dir, "enr decode " + text2).out);
+  CHECK(j2["ip6"] == "::1");
+  CHECK(j2["udp6"] == 9000);
+  CHECK_FALSE(j2.contains("tcp6"));
+  CHECK_FALSE(j2.contains("ip"));
+  CHECK(j2["eth"]["fork_hash"] == "9f3d2254");
+  CHECK(j2["eth"]["fork_next"] == 0);
+}
+
+TEST_CASE("discctl enr encode: usage errors exit 2, an oversized record exits 1",
+          "[control][discctl]") {
+  test::TempDir dir;
+  const auto key = dir.write("eip.key", std::string(kEipKey) + "\n");
+  ::chmod(key.c_str(), 0600);
+  const std::string enc = "enr encode --key " + key.string() + " ";
+  const std::string v4 = "--ip 10.0.0.1 --udp 30303 ";
+  // Each is refused with one "discctl: " line naming what was wrong, and nothing on stdout.
+  const std::vector<std::pair<std::string, std::string>> usage = {
+      {"", "--ip"},                                                   // no family at all
+      {"--ip fd00::1 --udp 1", "IPv4"},                               // IPv6 in --ip
+      {"--ip6 10.0.0.1 --udp6 1", "IPv6"},                            // IPv4 in --ip6
+      {"--ip 10.0.0.300 --udp 1", "--ip"},                            // not an address
+      {"--ip 10.0.0.1", "--udp"},                                     // address without its port
+      {"--ip6 fd00::1 --udp 1", "need --ip"},                         // the other family's port
+      {"--ip 10.0.0.1 --udp 0", "--udp"},                             // port 0
+      {"--ip 10.0.0.1 --udp 1 --tcp 0", "--tcp"},                     // port 0
+      {"--udp 1", "--ip"},                                            // port without an address
+      {"--ip 10.0.0.1 --udp 1 --tcp6 1", "--ip6"},                    // tcp6 without ip6
+      {v4 + "--eth 0x9f3d22", "--eth"},                               // 3 bytes
+      {v4 + "--eth 0x9f3d225411", "--eth"},                           // 5 bytes
+      {v4 + "--eth zz3d2254", "--eth"},                               // not hex
+      {v4 + "--eth 0x9f3d2254:", "--eth"},                            // empty next
+      {v4 + "--eth 0x9f3d2254:x1", "--eth"},                          // next not decimal
+      {v4 + "--eth 0x9f3d2254:-1", "--eth"},                          // negative next
+      {v4 + "--eth 0x9f3d2254:18446744073709551616", "--eth"},        // next over uint64
+      {v4 + "--entry foo", "--entry"},                                // no '='
+      {v4 + "--entry =0x80", "--entry"},                              // empty key
+      {v4 + "--entry " + std::string(65, 'k') + "=0x80", "--entry"},  // key too long
+      {v4 + "--entry tcp=0x80", "\"tcp\""},                           // reserved keys
+      {v4 + "--entry tcp6=0x80", "\"tcp6\""},
+      {v4 + "--entry eth=0xc0", "--eth"},
+      {v4 + "--entry id=0x827634", "\"id\""},
+      {v4 + "--entry secp256k1=0x80", "\"secp256k1\""},
+      {v4 + "--entry ip=0x80", "\"ip\""},
+      {v4 + "--entry foo=0x80 --entry foo=0x81", "duplicate"},
+      {v4 + "--entry foo=", "RLP"},        // no value
+      {v4 + "--entry foo=0xzz", "RLP"},    // not hex
+      {v4 + "--entry foo=0x8362", "RLP"},  // truncated item
+      {v4 + "--entry foo=0x8080", "RLP"},  // two items
+  };
+  for (const auto& [args, needle] : usage) {
+    INFO(args);
+    auto r = discctl(dir, enc + args);
+    CHECK(r.code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.starts_with("discctl: "));
+    CHECK(r.err.find(needle) != std::string::npos);
+  }
+
+  // One KEY=HEXRLP per --entry: a second word is refused by the parser, not taken as an entry.
+  auto stray = discctl(dir, enc + v4 + "--entry foo=0x80 bar=0x81");
+  CHECK(stray.code == 2);
+  CHECK(stray.out.empty());
+  CHECK(stray.err.find("bar=0x81") != std::string::npos);
+
+  // 250 bytes of value make the record larger than EIP-778's 300 bytes: a clear failure, exit 1.
+  const std::string big = "--entry big=0xb8fa" + std::string(500, 'a');
+  auto over = discctl(dir, enc + v4 + big);
+  CHECK(over.code == 1);
+  CHECK(over.out.empty());
+  CHECK(over.err.find("over 300 bytes") != std::string::npos);
+  // The same value, shorter, fits.
+  auto fits = discctl(dir, enc + v4 + "--entry big=0xb864" + std::string(200, 'a'));
+  INFO(fits.err);
+  CHECK(fits.code == 0);
+
+  // The key file is read after the arguments are checked; a bad one is still exit 1.
+  CHECK(discctl(dir, "enr encode --key " + (dir / "nope").string() + " " + v4).code == 1);
 }
 
 TEST_CASE("discctl enr decode shows eth and unknown keys", "[control][discctl]") {
