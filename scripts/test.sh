@@ -52,7 +52,9 @@ if [[ "${DISCPLANE_SKIP_ASAN:-0}" != 1 ]]; then
     -DDISCPLANE_WERROR=ON -DDISCPLANE_BENCH=OFF \
     -DCMAKE_C_FLAGS_RELWITHDEBINFO="$ASAN_FLAGS" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$ASAN_FLAGS"
   cmake --build "$ASAN_BUILD" -j"$JOBS"
+  # tests/lsan.supp: leaks inside third-party libraries (libxdp under net_af_xdp) only.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" \
     ctest --test-dir "$ASAN_BUILD" -E "${DISCPLANE_ASAN_EXCLUDE:-^interop_js_selftest$}" \
     --output-on-failure -j"$JOBS" --timeout 600
 fi

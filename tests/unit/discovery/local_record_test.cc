@@ -40,10 +40,14 @@ struct Fixture {
     server->on_burst(std::span<const Datagram>(&d, 1), tx);
   }
 
+  // Decoded packets are views into the bytes we sent: the fixture keeps those alive (moving a
+  // datagram keeps its payload's buffer where it is).
+  std::vector<test::SentDatagram> kept;
   std::vector<v4wire::Packet> take_decoded() {
     std::vector<v4wire::Packet> out;
     for (auto& s : tx.take()) {
-      auto p = v4wire::decode(s.payload);
+      kept.push_back(std::move(s));
+      auto p = v4wire::decode(kept.back().payload);
       REQUIRE(p);
       out.push_back(*p);
     }
