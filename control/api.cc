@@ -245,6 +245,11 @@ struct ApiServer::Impl {
     external["source"] = s.external_address_source;
     j["external_address"] = external;
     j["listen"] = appliance.bound_endpoint().to_string();
+    Json listen_all = Json::array();
+    for (const Endpoint& ep : appliance.bound_endpoints()) {
+      listen_all.push_back(ep.to_string());
+    }
+    j["listen_all"] = listen_all;
     Json protocols = Json::array();
     for (Protocol p : appliance.config().protocols) {
       protocols.push_back(std::string(to_string(p)));

@@ -68,6 +68,14 @@ disc::RequestLimits request_limits(std::uint32_t per_ip, std::uint32_t per_node)
   return l;
 }
 
+std::string endpoints_string(const std::vector<Endpoint>& eps) {
+  std::string out;
+  for (const Endpoint& ep : eps) {
+    out += (out.empty() ? "" : " and ") + ep.to_string();
+  }
+  return out;
+}
+
 net::SocketOptions socket_options(const Config& config) {
   return net::SocketOptions{config.dataplane.socket.rcvbuf, config.dataplane.socket.sndbuf};
 }
@@ -279,8 +287,9 @@ struct Appliance::Impl final : EngineSink<Appliance::Impl>, disc::EngineObserver
   std::unique_ptr<net::DpdkPortGroup> dpdk_group;  // backend dpdk with workers > 1
   std::unique_ptr<net::DpdkPort> dpdk_single;      // backend dpdk with one worker
   net::DpdkPort* dpdk = nullptr;                   // worker 0's port (queue 0 of the group)
-  Endpoint bound;
-  std::unique_ptr<ShardGroup> group;  // dataplane.workers > 1 only
+  Endpoint bound;                                  // the first of bound_all
+  std::vector<Endpoint> bound_all;                 // one endpoint per family served
+  std::unique_ptr<ShardGroup> group;               // dataplane.workers > 1 only
   std::uint32_t steer_seed = 0;
   net::SteerFn steer_fn = nullptr;  // the group's steering (shard_of)
   std::uint64_t steer_seed64 = 0;
@@ -826,15 +835,25 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
     impl->crawl = std::make_unique<CrawlSession>(config.crawl, stderr);
   }
 
-  // The address we announce: configured external address, else the listen address when it
-  // is a concrete one, else learned from votes.
-  std::optional<IpAddress> announce = config.network.external_ip;
+  // The addresses we announce, per family: the configured external address, else the
+  // family's listen address when it is a concrete one (socket backend) or the port's address
+  // (DPDK), else learned from votes.
+  std::optional<IpAddress> announce4 = config.network.external_ip_of(IpAddress::Family::kV4);
+  std::optional<IpAddress> announce6 = config.network.external_ip_of(IpAddress::Family::kV6);
+  auto announce_if_unset = [&](const IpAddress& ip) {
+    std::optional<IpAddress>& slot = ip.is_v4() ? announce4 : announce6;
+    if (!slot && !ip.is_unspecified()) {
+      slot = ip;
+    }
+  };
   const std::uint32_t n_workers = std::max<std::uint32_t>(1, config.dataplane.workers);
   std::vector<std::unique_ptr<net::SocketPort>> extra_sockets;
   std::uint32_t steer_seed = 0;
   if (config.dataplane.backend == Backend::kSocket && n_workers > 1) {
-    if (config.network.listen.port == 0) {
-      return fail("dataplane.workers > 1 needs a fixed network.listen port (not 0)");
+    for (const Endpoint& ep : config.network.listen) {
+      if (ep.port == 0) {
+        return fail("dataplane.workers > 1 needs a fixed network.listen port (not 0)");
+      }
     }
     impl->rng.fill(
         MutableByteView(reinterpret_cast<std::uint8_t*>(&steer_seed), sizeof steer_seed));
@@ -844,29 +863,21 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
       return fail("cannot bind " + std::to_string(n_workers) +
                   " SO_REUSEPORT UDP sockets (with "
                   "their steering BPF) on " +
-                  config.network.listen.to_string() + ": " + net::to_string(group.error()));
+                  endpoints_string(config.network.listen) + ": " + net::to_string(group.error()));
     }
-    impl->bound = (*group)[0]->local_endpoint();
     log_socket_buffers(config, *(*group)[0]);
     impl->socket = std::move((*group)[0]);
     for (std::uint32_t k = 1; k < n_workers; ++k) {
       extra_sockets.push_back(std::move((*group)[k]));
     }
-    if (!announce && !config.network.listen.ip.is_unspecified()) {
-      announce = config.network.listen.ip;
-    }
   } else if (config.dataplane.backend == Backend::kSocket) {
     auto port = net::SocketPort::create(config.network.listen, socket_options(config));
     if (!port) {
-      return fail("cannot bind UDP " + config.network.listen.to_string() + ": " +
+      return fail("cannot bind UDP " + endpoints_string(config.network.listen) + ": " +
                   net::to_string(port.error()));
     }
-    impl->bound = (*port)->local_endpoint();
     log_socket_buffers(config, **port);
     impl->socket = std::move(*port);
-    if (!announce && !config.network.listen.ip.is_unspecified()) {
-      announce = config.network.listen.ip;
-    }
   } else {
     const Config::Dpdk& d = config.dataplane.dpdk;
     net::DpdkConfig dc;
@@ -876,7 +887,7 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
     dc.mempool_size = d.mempool_size;
     dc.rx_ring_size = static_cast<std::uint16_t>(d.rx_queue_size);
     dc.tx_ring_size = static_cast<std::uint16_t>(d.tx_queue_size);
-    dc.udp_port = config.network.listen.port;
+    dc.udp_port = config.network.listen.front().port;
     if (d.ipv4) {
       dc.ipv4 = d.ipv4->address;
       dc.prefix4 = d.ipv4->prefix_length;
@@ -942,12 +953,33 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
                   net::cpu_list_string(cp.worker), net::cpu_list_string(cp.control),
                   cp.workers_share ? "; fewer lcores than workers: workers share CPUs" : "",
                   cp.control_shares ? "; no CPU left for the control thread alone" : "");
-    impl->bound = Endpoint{d.ipv4 ? d.ipv4->address : d.ipv6->address, config.network.listen.port};
-    if (!announce) {
-      announce = impl->bound.ip;
+    const std::uint16_t port = config.network.listen.front().port;
+    if (d.ipv4) {
+      impl->bound_all.push_back(Endpoint{d.ipv4->address, port});
+    }
+    if (d.ipv6) {
+      impl->bound_all.push_back(Endpoint{d.ipv6->address, port});
     }
   }
-  sc.udp_port = impl->bound.port;
+  if (impl->socket) {
+    const auto eps = impl->socket->local_endpoints();
+    impl->bound_all.assign(eps.begin(), eps.end());
+    for (const Endpoint& ep : config.network.listen) {
+      announce_if_unset(ep.ip);
+    }
+  } else {
+    for (const Endpoint& ep : impl->bound_all) {
+      announce_if_unset(ep.ip);
+    }
+  }
+  impl->bound = impl->bound_all.front();
+  const Endpoint* bound4 = nullptr;
+  const Endpoint* bound6 = nullptr;
+  for (const Endpoint& ep : impl->bound_all) {
+    (ep.ip.is_v4() ? bound4 : bound6) = &ep;
+  }
+  sc.udp_port = bound4 != nullptr ? bound4->port : impl->bound.port;
+  sc.udp6_port = bound6 != nullptr ? bound6->port : 0;
   sc.tcp_port = config.network.tcp_port;
   sc.tcp6_port = config.network.tcp6_port;
   if (config.enr.eth) {
@@ -956,10 +988,10 @@ Result<std::unique_ptr<Appliance>, std::string> Appliance::create(const Config& 
   for (const Config::EnrEntry& e : config.enr.extra) {
     sc.extra_enr_entries.emplace_back(e.key, e.value);
   }
-  if (announce) {
-    (announce->is_v4() ? sc.ipv4 : sc.ipv6) = *announce;
-    sc.static_ip = config.network.external_ip.has_value();
-  }
+  sc.ipv4 = announce4;
+  sc.ipv6 = announce6;
+  sc.static_ip4 = config.network.external_ip_of(IpAddress::Family::kV4).has_value();
+  sc.static_ip6 = config.network.external_ip_of(IpAddress::Family::kV6).has_value();
   sc.policy = impl->policies.back();
   sc.events = &impl->packet_log;
   if (n_workers > 1) {
@@ -1074,6 +1106,10 @@ std::string Appliance::node_id_hex() const {
 
 Endpoint Appliance::bound_endpoint() const {
   return impl_->bound;
+}
+
+std::vector<Endpoint> Appliance::bound_endpoints() const {
+  return impl_->bound_all;
 }
 
 void Appliance::start() {

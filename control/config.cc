@@ -281,22 +281,73 @@ class Parser {
     return {};
   }
 
-  Status parse_external_ip(const YAML::Node& node, const std::string& key,
-                           std::optional<IpAddress>& out) {
-    auto text = scalar(node, key, "\"auto\" or an address");
-    CONFIG_TRY(text);
-    if (*text == "auto") {
-      out.reset();
+  // One endpoint, or a list of one per family (a dual-stack node).
+  Status parse_listen(const YAML::Node& node, const std::string& key, std::vector<Endpoint>& out) {
+    std::vector<Endpoint> list;
+    if (!node.IsSequence()) {
+      Endpoint ep;
+      CONFIG_TRY(parse_endpoint(node, key, ep));
+      out.assign(1, ep);
       return {};
     }
-    auto ip = IpAddress::parse(*text);
-    if (!ip || ip->is_unspecified()) {
-      return tl::unexpected(
-          error_at(node, key, "bad address \"" + *text + "\" (want \"auto\" or an IP address)"));
+    CONFIG_TRY(
+        parse_sequence(node, key, [&](const YAML::Node& item, const std::string& k) -> Status {
+          Endpoint ep;
+          CONFIG_TRY(parse_endpoint(item, k, ep));
+          for (const Endpoint& other : list) {
+            if (other.ip.family == ep.ip.family) {
+              return Status(tl::unexpected(
+                  error_at(item, k,
+                           "a second " + family_name(ep.ip) +
+                               " endpoint (one per family: an IPv4 and an IPv6 one)")));
+            }
+          }
+          list.push_back(ep);
+          return Status();
+        }));
+    if (list.empty()) {
+      return tl::unexpected(error_at(node, key, "an empty list (want one or two endpoints)"));
     }
-    out = *ip;
+    out = std::move(list);
     return {};
   }
+
+  // "auto", an address, or a list of one address per family ("auto" for both when empty).
+  Status parse_external_ip(const YAML::Node& node, const std::string& key,
+                           std::vector<IpAddress>& out) {
+    std::vector<IpAddress> list;
+    auto one = [&](const YAML::Node& item, const std::string& k) -> Status {
+      auto text = scalar(item, k, "\"auto\" or an address");
+      CONFIG_TRY(text);
+      if (*text == "auto" && !node.IsSequence()) {
+        return Status();
+      }
+      auto ip = IpAddress::parse(*text);
+      if (!ip || ip->is_unspecified()) {
+        return Status(tl::unexpected(
+            error_at(item, k,
+                     "bad address \"" + *text +
+                         "\" (want \"auto\", an IP address or a list of one per family)")));
+      }
+      for (const IpAddress& other : list) {
+        if (other.family == ip->family) {
+          return Status(tl::unexpected(
+              error_at(item, k, "a second " + family_name(*ip) + " address (one per family)")));
+        }
+      }
+      list.push_back(*ip);
+      return Status();
+    };
+    if (node.IsSequence()) {
+      CONFIG_TRY(parse_sequence(node, key, one));
+    } else {
+      CONFIG_TRY(one(node, key));
+    }
+    out = std::move(list);
+    return {};
+  }
+
+  static std::string family_name(const IpAddress& ip) { return ip.is_v4() ? "IPv4" : "IPv6"; }
 
   Status parse_interface_address(const YAML::Node& node, const std::string& key,
                                  IpAddress::Family family, std::optional<InterfaceAddress>& out) {
@@ -431,7 +482,7 @@ class Parser {
     return parse_map(
         node, key,
         {
-            {"listen", [&](auto& n, auto& k) { return parse_endpoint(n, k, out.listen); }},
+            {"listen", [&](auto& n, auto& k) { return parse_listen(n, k, out.listen); }},
             {"external_ip",
              [&](auto& n, auto& k) { return parse_external_ip(n, k, out.external_ip); }},
             {"tcp_port", [&](auto& n, auto& k) { return parse_uint(n, k, out.tcp_port, 0); }},
@@ -1077,7 +1128,28 @@ bool Config::runs(Protocol p) const {
   return std::find(protocols.begin(), protocols.end(), p) != protocols.end();
 }
 
+const Endpoint* Config::Network::listen_of(IpAddress::Family family) const noexcept {
+  for (const Endpoint& ep : listen) {
+    if (ep.ip.family == family) {
+      return &ep;
+    }
+  }
+  return nullptr;
+}
+
+std::optional<IpAddress> Config::Network::external_ip_of(IpAddress::Family family) const noexcept {
+  for (const IpAddress& ip : external_ip) {
+    if (ip.family == family) {
+      return ip;
+    }
+  }
+  return std::nullopt;
+}
+
 Result<void, ConfigError> Config::validate() const {
+  if (network.listen.empty()) {
+    return fail_at("network.listen", "at least one endpoint");
+  }
   if (protocols.empty()) {
     return fail_at("protocols", "at least one protocol (discv4, discv5) must be enabled");
   }
@@ -1124,17 +1196,43 @@ Result<void, ConfigError> Config::validate() const {
                          std::to_string(d.rx_queue_size + d.tx_queue_size) + ")");
     }
     // The DPDK port answers for its configured addresses only, so a concrete listen address
-    // must be one of them.
-    const IpAddress& ip = network.listen.ip;
-    const bool matches = ip.is_unspecified() || (d.ipv4 && d.ipv4->address == ip) ||
-                         (d.ipv6 && d.ipv6->address == ip);
-    if (!matches) {
-      return fail_at("network.listen",
-                     "with the dpdk backend the listen address must be 0.0.0.0, :: or "
-                     "dataplane.dpdk.ipv4/ipv6");
+    // must be one of them; it has one UDP port for both families.
+    for (const Endpoint& ep : network.listen) {
+      const IpAddress& ip = ep.ip;
+      const bool matches = ip.is_unspecified() || (d.ipv4 && d.ipv4->address == ip) ||
+                           (d.ipv6 && d.ipv6->address == ip);
+      if (!matches) {
+        return fail_at("network.listen",
+                       "with the dpdk backend the listen address must be 0.0.0.0, :: or "
+                       "dataplane.dpdk.ipv4/ipv6");
+      }
+      if (ip.is_v4() && !d.ipv4) {
+        return fail_at("network.listen", "an IPv4 listen address needs dataplane.dpdk.ipv4");
+      }
+      if (ep.port != network.listen.front().port) {
+        return fail_at("network.listen",
+                       "with the dpdk backend both families listen on one UDP port");
+      }
     }
-    if (ip.is_v4() && !d.ipv4) {
-      return fail_at("network.listen", "an IPv4 listen address needs dataplane.dpdk.ipv4");
+    for (const IpAddress& ip : network.external_ip) {
+      if (ip.is_v4() ? !d.ipv4 : !d.ipv6) {
+        return fail_at("network.external_ip",
+                       std::string("an ") + (ip.is_v4() ? "IPv4" : "IPv6") +
+                           " external address needs dataplane.dpdk." +
+                           (ip.is_v4() ? "ipv4" : "ipv6") +
+                           " (the port serves only the families it has an address for)");
+      }
+    }
+  } else {
+    // Sockets: each family we announce must be one we listen on (IPv6 sockets are IPv6-only).
+    for (const IpAddress& ip : network.external_ip) {
+      if (network.listen_of(ip.family) == nullptr) {
+        return fail_at("network.external_ip",
+                       "external address " + ip.to_string() + " is " +
+                           (ip.is_v4() ? "IPv4" : "IPv6") +
+                           " but no network.listen endpoint is (list one of each family to "
+                           "serve both)");
+      }
     }
   }
   return {};

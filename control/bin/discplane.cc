@@ -144,9 +144,12 @@ int main(int argc, char** argv) {
   control::Appliance& a = **appliance;
   std::printf("%s\n%s\n", a.enode_url().c_str(), a.enr_text().c_str());
   std::fflush(stdout);
-  log.info("node {} listening on {} ({} backend, mode {})", a.node_id_hex(),
-           a.bound_endpoint().to_string(), control::to_string(config->dataplane.backend),
-           control::to_string(config->mode));
+  std::string listening;
+  for (const Endpoint& ep : a.bound_endpoints()) {
+    listening += (listening.empty() ? "" : " and ") + ep.to_string();
+  }
+  log.info("node {} listening on {} ({} backend, mode {})", a.node_id_hex(), listening,
+           control::to_string(config->dataplane.backend), control::to_string(config->mode));
 
   if (!quiet) {
     a.on_peer_event([](const control::PeerView& p, bool added, const control::CoreSnapshot& s) {

@@ -60,7 +60,7 @@ int run_crawl(const CrawlArgs& a) {
     if (!listen) {
       return usage("--listen must be ADDRESS:PORT, not \"" + a.listen + "\"");
     }
-    config.network.listen = *listen;
+    config.network.listen.assign(1, *listen);
     config.node_db.path.clear();
   }
   auto budget = parse_duration(a.timeout);

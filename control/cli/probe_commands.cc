@@ -176,7 +176,7 @@ std::optional<nlohmann::json> run_standalone(const ProbeArgs& a, const control::
   if (own) {
     (own->is_v4() ? config.ipv4 : config.ipv6) = *own;
   }
-  config.static_ip = true;  // one probe: no votes to learn from
+  config.static_ip4 = config.static_ip6 = true;  // one probe: no votes to learn from
   StandaloneProbe probe(std::move(config), std::move(message));
   // The engine answers by its own deadline; the slack only guards against a stuck loop.
   const auto give_up = std::chrono::steady_clock::now() +

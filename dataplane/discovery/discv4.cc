@@ -61,12 +61,15 @@ bool Discv4State::expired(std::uint64_t expiration) noexcept {
   return false;
 }
 
-v4wire::RpcEndpoint Discv4State::local_rpc_endpoint() const noexcept {
+// Our endpoint as a peer of `family` reaches it: a dual-stack node names its IPv6 address to
+// an IPv6 peer, falling back to the other family when it knows only that one.
+v4wire::RpcEndpoint Discv4State::local_rpc_endpoint(IpAddress::Family family) const noexcept {
   const LocalNode& l = engine_.local();
+  const bool six = l.ipv6 && (family == IpAddress::Family::kV6 || !l.ipv4);
   v4wire::RpcEndpoint ep;
-  ep.ip = l.ipv4 ? *l.ipv4 : (l.ipv6 ? *l.ipv6 : IpAddress::v4(0, 0, 0, 0));
-  ep.udp = l.udp_port;
-  ep.tcp = (l.ipv4 || !l.ipv6) ? l.tcp_port : l.tcp6_port;
+  ep.ip = six ? *l.ipv6 : (l.ipv4 ? *l.ipv4 : IpAddress::v4(0, 0, 0, 0));
+  ep.udp = six ? l.udp6_port : l.udp_port;
+  ep.tcp = six ? l.tcp6_port : l.tcp_port;
   return ep;
 }
 
@@ -455,7 +458,7 @@ bool Discv4State::send_ping(const NodeRef& node, PingPurpose purpose, bool unver
   }
   v4wire::Ping ping;
   ping.version = 4;
-  ping.from = local_rpc_endpoint();
+  ping.from = local_rpc_endpoint(node.endpoint.ip.family);
   ping.to = {node.endpoint.ip, node.endpoint.port, 0};
   Bond* bond = bonds_.peek(node.id);
   ping.expiration = unique_expiration(bond != nullptr ? &bond->last_ping_expiration : nullptr);

@@ -109,7 +109,7 @@ class Discv4State {
   void transmit_findnode(PendingFindNode& f) noexcept;
   void finish_findnode(const NodeId& id, bool timed_out) noexcept;
   std::uint64_t expiration() const noexcept;
-  v4wire::RpcEndpoint local_rpc_endpoint() const noexcept;
+  v4wire::RpcEndpoint local_rpc_endpoint(IpAddress::Family family) const noexcept;
   void count_tx(v4wire::PacketType t, std::size_t size, const Endpoint& to) noexcept;
 
   Engine& engine_;

@@ -138,6 +138,7 @@ Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rn
   local_.ipv4 = config_.ipv4;
   local_.ipv6 = config_.ipv6;
   local_.udp_port = config_.udp_port;
+  local_.udp6_port = config_.udp6_port != 0 ? config_.udp6_port : config_.udp_port;
   local_.tcp_port = config_.tcp_port;
   local_.tcp6_port = config_.tcp6_port != 0 ? config_.tcp6_port : config_.tcp_port;
   local_.address_source = (config_.ipv4 || config_.ipv6) ? "config" : "none";
@@ -1066,17 +1067,16 @@ void Engine::add_seed(const NodeSeed& seed) noexcept {
 }
 
 void Engine::apply_votes() noexcept {
-  if (config_.static_ip) {
-    return;
-  }
   bool changed = false;
-  if (auto v4 = votes_.majority(IpAddress::Family::kV4, now_.mono_ns)) {
+  if (auto v4 = config_.static_ip4 ? std::nullopt
+                                   : votes_.majority(IpAddress::Family::kV4, now_.mono_ns)) {
     if (!local_.ipv4 || *local_.ipv4 != v4->ip) {
       local_.ipv4 = v4->ip;
       changed = true;
     }
   }
-  if (auto v6 = votes_.majority(IpAddress::Family::kV6, now_.mono_ns)) {
+  if (auto v6 = config_.static_ip6 ? std::nullopt
+                                   : votes_.majority(IpAddress::Family::kV6, now_.mono_ns)) {
     if (!local_.ipv6 || *local_.ipv6 != v6->ip) {
       local_.ipv6 = v6->ip;
       changed = true;
@@ -1099,7 +1099,7 @@ void Engine::set_local_endpoints(enr::Builder& b) const {
     }
   }
   if (local_.ipv6) {
-    b.set_ip(*local_.ipv6).set_udp6(local_.udp_port);
+    b.set_ip(*local_.ipv6).set_udp6(local_.udp6_port);
     if (local_.tcp6_port != 0) {
       b.set_tcp6(local_.tcp6_port);
     }

@@ -47,6 +47,7 @@ struct LocalNode {
   std::optional<IpAddress> ipv4;
   std::optional<IpAddress> ipv6;
   std::uint16_t udp_port = 0;
+  std::uint16_t udp6_port = 0;  // ServerConfig::udp6_port, else udp_port
   std::uint16_t tcp_port = 0;
   std::uint16_t tcp6_port = 0;  // ServerConfig::tcp6_port, else tcp_port
   const char* address_source = "none";

@@ -1,6 +1,6 @@
-// SocketPort: recvmmsg/sendmmsg batches over one nonblocking UDP socket (see socket_port.h).
-// All buffers are allocated once in create(); polling allocates nothing. The thread sleeps in
-// ppoll when the socket is empty, so an idle node does not spin a core.
+// SocketPort: recvmmsg/sendmmsg batches over a nonblocking UDP socket per family (see
+// socket_port.h). All buffers are allocated once in create(); polling allocates nothing. The
+// thread sleeps in ppoll when the sockets are empty, so an idle node does not spin a core.
 #include "discplane/net/socket_port.h"
 
 #include <arpa/inet.h>
@@ -147,6 +147,7 @@ struct SocketPort::Buffers {
   std::array<sockaddr_storage, kBurst> tx_addr;
   std::array<iovec, kBurst> tx_iov;
   std::array<mmsghdr, kBurst> tx_msg;
+  std::array<std::uint8_t, kBurst> tx_socket;  // which socket sends each one
 };
 
 // The Transport handed to the sink: slot `count_` is the buffer last acquired.
@@ -160,12 +161,13 @@ class SocketPort::Tx final : public disc::Transport {
     return MutableByteView(port_.buffers_->tx_data[count_]);
   }
   void commit_tx(std::size_t length, const Endpoint& to) noexcept override {
-    const bool family_ok = port_.local_.ip.family == to.ip.family;
-    if (count_ == kBurst || length > kSlot || !family_ok || to.port == 0) {
+    const int socket = port_.socket_for(to.ip);
+    if (count_ == kBurst || length > kSlot || socket < 0 || to.port == 0) {
       ++port_.counters_.tx_dropped;
       return;
     }
     Buffers& b = *port_.buffers_;
+    b.tx_socket[count_] = static_cast<std::uint8_t>(socket);
     b.tx_iov[count_].iov_len = length;
     b.tx_msg[count_].msg_hdr.msg_namelen = to_sockaddr(to, b.tx_addr[count_]);
     ++count_;
@@ -176,11 +178,7 @@ class SocketPort::Tx final : public disc::Transport {
   SocketPort& port_;
 };
 
-SocketPort::SocketPort(int fd, const Endpoint& local)
-    : fd_(fd),
-      local_(local),
-      buffers_(std::make_unique<Buffers>()),
-      tx_(std::make_unique<Tx>(*this)) {
+SocketPort::SocketPort() : buffers_(std::make_unique<Buffers>()), tx_(std::make_unique<Tx>(*this)) {
   Buffers& b = *buffers_;
   std::memset(b.rx_msg.data(), 0, sizeof b.rx_msg);
   std::memset(b.tx_msg.data(), 0, sizeof b.tx_msg);
@@ -198,29 +196,76 @@ SocketPort::SocketPort(int fd, const Endpoint& local)
 }
 
 SocketPort::~SocketPort() {
-  if (fd_ >= 0) {
-    ::close(fd_);
+  for (std::size_t s = 0; s < sockets_; ++s) {
+    ::close(fds_[s]);
   }
 }
 
-Result<std::unique_ptr<SocketPort>, SocketError> SocketPort::create(const Endpoint& local,
-                                                                    const SocketOptions& options) {
-  if (!local.ip.valid()) {
+// The port owns `fd` from here on (the destructor closes it).
+void SocketPort::add_socket(int fd, const Endpoint& local, const SocketBuffers& granted) noexcept {
+  if (sockets_ == 0) {
+    granted_ = granted;
+  }
+  fds_[sockets_] = fd;
+  locals_[sockets_] = local;
+  ++sockets_;
+}
+
+int SocketPort::socket_for(const IpAddress& to) const noexcept {
+  for (std::size_t s = 0; s < sockets_; ++s) {
+    if (locals_[s].ip.family == to.family) {
+      return static_cast<int>(s);
+    }
+  }
+  return -1;
+}
+
+const Endpoint* SocketPort::local_endpoint_of(IpAddress::Family family) const noexcept {
+  for (std::size_t s = 0; s < sockets_; ++s) {
+    if (locals_[s].ip.family == family) {
+      return &locals_[s];
+    }
+  }
+  return nullptr;
+}
+
+namespace {
+
+// One endpoint, or one per family: anything else is not a port's set of sockets.
+bool valid_locals(std::span<const Endpoint> locals) {
+  if (locals.empty() || locals.size() > SocketPort::kMaxSockets) {
+    return false;
+  }
+  for (std::size_t i = 0; i < locals.size(); ++i) {
+    if (!locals[i].ip.valid() || (i > 0 && locals[i].ip.family == locals[0].ip.family)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SocketPort>, SocketError> SocketPort::create(
+    std::span<const Endpoint> locals, const SocketOptions& options) {
+  if (!valid_locals(locals)) {
     return fail(SocketError::kBadEndpoint);
   }
-  auto fd = open_bound_socket(local, /*reuseport=*/false);
-  if (!fd) {
-    return fail(fd.error());
+  auto port = std::unique_ptr<SocketPort>(new SocketPort());
+  for (const Endpoint& local : locals) {
+    auto fd = open_bound_socket(local, /*reuseport=*/false);
+    if (!fd) {
+      return fail(fd.error());
+    }
+    auto granted = apply_options(*fd, options);
+    sockaddr_storage ss;
+    socklen_t got = sizeof ss;
+    if (!granted || ::getsockname(*fd, reinterpret_cast<sockaddr*>(&ss), &got) != 0) {
+      ::close(*fd);
+      return fail(SocketError::kOption);
+    }
+    port->add_socket(*fd, from_sockaddr(ss), *granted);
   }
-  auto granted = apply_options(*fd, options);
-  sockaddr_storage ss;
-  socklen_t got = sizeof ss;
-  if (!granted || ::getsockname(*fd, reinterpret_cast<sockaddr*>(&ss), &got) != 0) {
-    ::close(*fd);
-    return fail(SocketError::kOption);
-  }
-  auto port = std::unique_ptr<SocketPort>(new SocketPort(*fd, from_sockaddr(ss)));
-  port->granted_ = *granted;
   return port;
 }
 
@@ -287,39 +332,47 @@ std::uint32_t reuseport_steer(const Endpoint& from, std::uint32_t n, std::uint32
 }
 
 Result<std::vector<std::unique_ptr<SocketPort>>, SocketError> SocketPort::create_group(
-    const Endpoint& local, std::uint32_t n, std::uint32_t seed, const SocketOptions& options) {
+    std::span<const Endpoint> locals, std::uint32_t n, std::uint32_t seed,
+    const SocketOptions& options) {
   std::vector<std::unique_ptr<SocketPort>> out;
   if (n <= 1) {
-    auto one = create(local, options);
+    auto one = create(locals, options);
     if (!one) {
       return fail(one.error());
     }
     out.push_back(std::move(*one));
     return out;
   }
-  if (!local.ip.valid() || local.port == 0) {
+  if (!valid_locals(locals) ||
+      std::any_of(locals.begin(), locals.end(), [](const Endpoint& l) { return l.port == 0; })) {
     return fail(SocketError::kBadEndpoint);
   }
-  const bool v4 = local.ip.is_v4();
-  std::vector<sock_filter> program = steer_program(v4, n, seed);
   for (std::uint32_t k = 0; k < n; ++k) {
-    auto fd = open_bound_socket(local, /*reuseport=*/true);
-    if (!fd) {
-      return fail(fd.error());
-    }
-    auto granted = apply_options(*fd, options);
-    if (!granted) {
-      ::close(*fd);
-      return fail(granted.error());
-    }
-    // The group's sockets are indexed in bind order; the program is attached once all are
-    // bound (it returns an index into the group).
-    out.push_back(std::unique_ptr<SocketPort>(new SocketPort(*fd, local)));
-    out.back()->granted_ = *granted;
+    out.push_back(std::unique_ptr<SocketPort>(new SocketPort()));
   }
-  sock_fprog prog{static_cast<unsigned short>(program.size()), program.data()};
-  if (::setsockopt(out[0]->fd_, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {
-    return fail(SocketError::kOption);
+  // Per family, a reuseport group of n sockets, socket k in port k.
+  for (std::size_t s = 0; s < locals.size(); ++s) {
+    const Endpoint& local = locals[s];
+    std::vector<sock_filter> program = steer_program(local.ip.is_v4(), n, seed);
+    for (std::uint32_t k = 0; k < n; ++k) {
+      auto fd = open_bound_socket(local, /*reuseport=*/true);
+      if (!fd) {
+        return fail(fd.error());
+      }
+      auto granted = apply_options(*fd, options);
+      if (!granted) {
+        ::close(*fd);
+        return fail(granted.error());
+      }
+      // The group's sockets are indexed in bind order; the program is attached once all are
+      // bound (it returns an index into the group).
+      out[k]->add_socket(*fd, local, *granted);
+    }
+    sock_fprog prog{static_cast<unsigned short>(program.size()), program.data()};
+    if (::setsockopt(out[0]->fds_[s], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) !=
+        0) {
+      return fail(SocketError::kOption);
+    }
   }
   return out;
 }
@@ -331,7 +384,13 @@ void SocketPort::flush() noexcept {
   // (plus EINTR retries, bounded too).
   int interrupts = 0;
   while (sent < tx_->count_) {
-    const int r = ::sendmmsg(fd_, &b.tx_msg[sent], static_cast<unsigned>(tx_->count_ - sent), 0);
+    // A run of datagrams for one socket (one family) per call.
+    const std::uint8_t socket = b.tx_socket[sent];
+    std::size_t end = sent + 1;
+    while (end < tx_->count_ && b.tx_socket[end] == socket) {
+      ++end;
+    }
+    const int r = ::sendmmsg(fds_[socket], &b.tx_msg[sent], static_cast<unsigned>(end - sent), 0);
     if (r > 0) {
       sent += static_cast<std::size_t>(r);
       counters_.tx += static_cast<std::uint64_t>(r);
@@ -345,36 +404,55 @@ void SocketPort::flush() noexcept {
   tx_->count_ = 0;
 }
 
+int SocketPort::receive(std::size_t socket) noexcept {
+  Buffers& b = *buffers_;
+  for (std::size_t i = 0; i < kBurst; ++i) {
+    b.rx_msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    b.rx_msg[i].msg_hdr.msg_controllen = Buffers::kControlSize;
+    b.rx_msg[i].msg_hdr.msg_flags = 0;
+  }
+  const int r = ::recvmmsg(fds_[socket], b.rx_msg.data(), kBurst, MSG_DONTWAIT, nullptr);
+  if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    ++counters_.errors;
+  }
+  return r;
+}
+
 std::size_t SocketPort::poll_once(disc::DatagramSink& sink,
                                   std::chrono::microseconds timeout) noexcept {
   Buffers& b = *buffers_;
-  auto receive = [&]() -> int {
-    for (std::size_t i = 0; i < kBurst; ++i) {
-      b.rx_msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-      b.rx_msg[i].msg_hdr.msg_controllen = Buffers::kControlSize;
-      b.rx_msg[i].msg_hdr.msg_flags = 0;
-    }
-    const int r = ::recvmmsg(fd_, b.rx_msg.data(), kBurst, MSG_DONTWAIT, nullptr);
-    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      ++counters_.errors;
-    }
-    return r;
-  };
-  int n = receive();
+  // The sockets take turns at being read first, so a flood on one family cannot starve the
+  // other: one burst per poll, from the first socket that has datagrams.
+  std::size_t socket = turn_;
+  turn_ = (turn_ + 1) % sockets_;
+  int n = receive(socket);
+  for (std::size_t k = 1; n <= 0 && k < sockets_; ++k) {
+    socket = (socket + 1) % sockets_;
+    n = receive(socket);
+  }
   if (n <= 0 && timeout.count() > 0) {
-    pollfd pfd{fd_, POLLIN, 0};
+    std::array<pollfd, kMaxSockets> pfd{};
+    for (std::size_t s = 0; s < sockets_; ++s) {
+      pfd[s] = pollfd{fds_[s], POLLIN, 0};
+    }
     const timespec ts{static_cast<time_t>(timeout.count() / 1'000'000),
                       static_cast<long>(timeout.count() % 1'000'000) * 1000};
-    const int ready = ::ppoll(&pfd, 1, &ts, nullptr);
+    const int ready = ::ppoll(pfd.data(), sockets_, &ts, nullptr);
     if (ready > 0) {
-      n = receive();
+      for (std::size_t s = 0; s < sockets_; ++s) {
+        if ((pfd[s].revents & POLLIN) != 0) {
+          socket = s;
+          n = receive(s);
+          break;
+        }
+      }
     } else if (ready < 0 && errno != EINTR) {
       ++counters_.errors;
     }
   }
   std::size_t count = 0;
   if (n > 0) {
-    read_kernel_drops(b.rx_msg[static_cast<std::size_t>(n - 1)].msg_hdr);
+    read_kernel_drops(b.rx_msg[static_cast<std::size_t>(n - 1)].msg_hdr, socket);
   }
   for (int i = 0; i < n; ++i) {
     const mmsghdr& m = b.rx_msg[static_cast<std::size_t>(i)];
@@ -402,15 +480,15 @@ std::size_t SocketPort::poll_once(disc::DatagramSink& sink,
 
 // The socket's drop counter rides on each datagram (SO_RXQ_OVFL): the batch's last datagram
 // carries the latest figure. It is a 32-bit counter that wraps; the total is kept in 64 bits.
-void SocketPort::read_kernel_drops(const msghdr& h) noexcept {
+void SocketPort::read_kernel_drops(const msghdr& h, std::size_t socket) noexcept {
   for (const cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
        c = CMSG_NXTHDR(const_cast<msghdr*>(&h), const_cast<cmsghdr*>(c))) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
         c->cmsg_len >= CMSG_LEN(sizeof(std::uint32_t))) {
       std::uint32_t drops = 0;
       std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
-      counters_.kernel_rx_dropped += static_cast<std::uint32_t>(drops - last_kernel_drops_);
-      last_kernel_drops_ = drops;
+      counters_.kernel_rx_dropped += static_cast<std::uint32_t>(drops - last_kernel_drops_[socket]);
+      last_kernel_drops_[socket] = drops;
     }
   }
 }

@@ -39,7 +39,7 @@ namespace {
 Config node_config(const test::TempDir& dir, const std::string& name) {
   Config c;
   c.identity.key_file = (dir / (name + ".key")).string();
-  c.network.listen = Endpoint{IpAddress::v4(127, 0, 0, 1), 0};
+  c.network.listen = {Endpoint{IpAddress::v4(127, 0, 0, 1), 0}};
   c.timers.snapshot_interval = std::chrono::milliseconds(50);
   return c;
 }

@@ -674,3 +674,109 @@ TEST_CASE("interop dpdk: every request type both ways with handshakes and re-est
   auto env = dpdk_site("requests-dpdk");
   requests_scenario(env->site, 16, 4);
 }
+
+// ---- Dual-stack: one discplane on 127.0.0.1 and ::1 ---------------------------------------
+// An IPv4-only and an IPv6-only JS process (each a discv5 and a discv4 node) bootstrap from
+// the one discplane, each over its own family, and find each other through it: FINDNODE /
+// FindNode sent to discplane return the other family's node.
+TEST_CASE(
+    "interop socket: an IPv4-only and an IPv6-only peer find each other through one "
+    "dual-stack discplane",
+    "[interop][socket][dual-stack]") {
+  REQUIRE_JS_HARNESS();
+  const auto dir = log_dir("dual-stack-socket");
+  INFO("logs in " << dir.string());
+  const std::string port = std::to_string(free_port());
+  DiscplaneOptions o;
+  o.mode = "bootnode";
+  o.listen = "[127.0.0.1:" + port + ", \"[::1]:" + port + "\"]";
+  o.external_ip = "[127.0.0.1, \"::1\"]";
+  Discplane dp(o, dir);
+
+  // The record carries both families from the start.
+  const Json node = dp.get("/v1/node");
+  INFO("GET /v1/node: " << node.dump());
+  CHECK(node["external_address"]["ip"] == "127.0.0.1");
+  CHECK(node["external_address"]["ip6"] == "::1");
+  CHECK(node["external_address"]["udp"] == std::stoi(port));
+  CHECK(node["external_address"]["udp6"] == std::stoi(port));
+  CHECK(node["listen_all"] == Json::array({"127.0.0.1:" + port, "[::1]:" + port}));
+
+  const std::string pubkey = dp.enode().substr(8, 128);
+  JsOptions j4;
+  j4.v5 = 1;
+  j4.v4 = 1;
+  j4.bootnodes = {dp.enr(), dp.enode()};
+  j4.lookup_interval_ms = 1000;
+  j4.v4_refresh_ms = 1000;
+  std::filesystem::create_directories(dir / "js4");
+  std::filesystem::create_directories(dir / "js6");
+  JsPeers four(j4, dir / "js4");
+  JsOptions j6 = j4;
+  j6.host = "::1";
+  const std::string enode6 = "enode://" + pubkey + "@[::1]:0?discport=" + port;
+  j6.bootnodes = {dp.enr(), enode6};
+  JsPeers six(j6, dir / "js6");
+  INFO("v4-only: v5 " << four.id(0) << ", v4 " << four.id(1) << "; v6-only: v5 " << six.id(0)
+                      << ", v4 " << six.id(1));
+
+  // discplane tables all four, each reached over its own family.
+  const bool tabled = eventually(
+      [&] {
+        auto t = dp.peers();
+        return Discplane::has(t, four.id(0), "v5") && Discplane::has(t, six.id(0), "v5") &&
+               Discplane::has(t, four.id(1), "v4") && Discplane::has(t, six.id(1), "v4");
+      },
+      seconds(30));
+  REQUIRE(tabled);
+  auto t = dp.peers();
+  CHECK(t[four.id(0)]["endpoint"].get<std::string>().rfind("127.0.0.1:", 0) == 0);
+  CHECK(t[six.id(0)]["endpoint"].get<std::string>().rfind("[::1]:", 0) == 0);
+  CHECK(t[six.id(1)]["endpoint"].get<std::string>().rfind("[::1]:", 0) == 0);
+
+  // discv5: each asks discplane for the bucket the other sits in.
+  auto v5_finds = [&](JsPeers& asker, const std::string& other) {
+    const int d = log_distance(dp.id(), other);
+    Json r = asker.cmd(Json{
+        {"cmd", "findnode"}, {"node", 0}, {"target", dp.enr()}, {"distances", Json::array({d})}});
+    INFO("findnode reply: " << r.dump());
+    for (const auto& n : r.value("nodes", Json::array())) {
+      if (n.value("id", "") == other) {
+        return true;
+      }
+    }
+    return false;
+  };
+  CHECK(v5_finds(four, six.id(0)));
+  CHECK(v5_finds(six, four.id(0)));
+
+  // discv4: FindNode for the other's key; the Neighbors entry has the other's family.
+  auto v4_finds = [&](JsPeers& asker, const std::string& target, JsPeers& other) {
+    Json r = asker.cmd(Json{{"cmd", "findnode"},
+                            {"node", 1},
+                            {"target", target},
+                            {"target_id", other.node(1)["pubkey"]},
+                            {"timeout_ms", 2000}});
+    INFO("findnode reply: " << r.dump());
+    for (const auto& n : r.value("nodes", Json::array())) {
+      if (n.value("id", "") == other.id(1)) {
+        return n.value("enode", "");
+      }
+    }
+    return std::string();
+  };
+  bool v4_done = false;
+  std::string six_seen_by_four;
+  std::string four_seen_by_six;
+  // The JS nodes must have bonded with discplane first (their FindNode needs the bond).
+  v4_done = eventually(
+      [&] {
+        six_seen_by_four = v4_finds(four, dp.enode(), six);
+        four_seen_by_six = v4_finds(six, enode6, four);
+        return !six_seen_by_four.empty() && !four_seen_by_six.empty();
+      },
+      seconds(20));
+  CHECK(v4_done);
+  CHECK(six_seen_by_four.find("@[::1]:") != std::string::npos);
+  CHECK(four_seen_by_six.find("@127.0.0.1:") != std::string::npos);
+}

@@ -29,7 +29,7 @@ inline discplane::control::Config node_config(const discplane::control::test::Te
                                               const std::string& name, discplane::Endpoint listen) {
   discplane::control::Config c;
   c.identity.key_file = (dir / (name + ".key")).string();
-  c.network.listen = listen;
+  c.network.listen = {listen};
   c.timers.snapshot_interval = std::chrono::milliseconds(50);
   // The clients share one address (loopback, or the test namespace's): exempt the test's
   // ranges from the table's per-/24 limits, which admit 2 per bucket (nothing is exempt by

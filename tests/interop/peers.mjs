@@ -144,6 +144,13 @@ function enodeUrl(pub64, host, udp, tcp) {
 }
 const v4NodeId = (pub64) => hex(keccak256(pub64));
 
+// 16 address bytes as canonical IPv6 text ("::1"), by way of the URL parser.
+function ipv6Text(b) {
+  const groups = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16));
+  return new URL(`http://[${groups.join(":")}]`).hostname.slice(1, -1);
+}
+
 function v5Multiaddr(host, port) {
   return multiaddr(`/${isIP(host) === 6 ? "ip6" : "ip4"}/${host}/udp/${port}`);
 }
@@ -422,9 +429,17 @@ class V4Node {
     const collector = { match: (type, rinfo, msg) => {
       if (type === 4 && rinfo.address === target.address && rinfo.port === target.udpPort) {
         try {
-          for (const p of decode(msg).data.peers) {
-            nodes.push({ id: v4NodeId(p.id), enode: enodeUrl(p.id, p.endpoint.address, p.endpoint.udpPort, p.endpoint.tcpPort ?? p.endpoint.udpPort) });
-          }
+          // ethereumjs' ipToString reads a 16-byte address through a DataView over the whole
+          // packet buffer (it ignores the view's byteOffset), so its IPv6 addresses come out as
+          // bytes of the packet's hash: the address is read again from the packet's RLP here,
+          // the library's kept as library_address.
+          const raw = RLP.decode(msg.subarray(98))[0];
+          decode(msg).data.peers.forEach((p, i) => {
+            const ipBytes = raw[i]?.[0];
+            const address = ipBytes?.length === 16 ? ipv6Text(ipBytes) : p.endpoint.address;
+            nodes.push({ id: v4NodeId(p.id), library_address: p.endpoint.address,
+              enode: enodeUrl(p.id, address, p.endpoint.udpPort, p.endpoint.tcpPort ?? p.endpoint.udpPort) });
+          });
         } catch (e) { nodes.push({ error: String(e.message) }); }
       }
       return false;

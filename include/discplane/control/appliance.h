@@ -56,7 +56,9 @@ class Appliance {
   std::uint32_t shard_of(const Endpoint& from) const;
   std::vector<std::uint64_t> worker_rx_packets() const;
   std::string node_id_hex() const;
-  Endpoint bound_endpoint() const;
+  Endpoint bound_endpoint() const;  // the first of bound_endpoints()
+  // The UDP endpoints served, one per family (two on a dual-stack node).
+  std::vector<Endpoint> bound_endpoints() const;
 
   // Starts the dataplane core and the control thread; seeds the bootnodes, the nodes of the
   // node database (config.node_db.path, when set; a bad file is reported and set aside) and

@@ -74,11 +74,14 @@ struct Config {
     friend bool operator==(const Identity&, const Identity&) = default;
   };
   struct Network {
-    // UDP endpoint both protocols listen on ("addr:port", "[v6]:port"). Default 0.0.0.0:30303.
-    Endpoint listen = {IpAddress::v4(0, 0, 0, 0), 30303};
-    // Address announced in our ENR / discv4 endpoint; nullopt = "auto" (learned from peers'
-    // PONG/endpoint votes). Default auto.
-    std::optional<IpAddress> external_ip;
+    // UDP endpoints both protocols listen on ("addr:port", "[v6]:port"): one, or a list of one
+    // IPv4 and one IPv6 endpoint for a dual-stack node (the socket backend opens a socket per
+    // family). Never empty. Default 0.0.0.0:30303.
+    std::vector<Endpoint> listen = {Endpoint{IpAddress::v4(0, 0, 0, 0), 30303}};
+    // Addresses announced in our ENR / discv4 endpoint, at most one per family, each of a
+    // family we listen on; a family without one ("auto") is learned from peers' PONG/endpoint
+    // votes. Empty = auto for both. Default auto.
+    std::vector<IpAddress> external_ip;
     // TCP port announced as `tcp` (and `tcp6`) in our ENR and in the enode URL and discv4
     // endpoints, for the RLPx service a client runs beside us; 0 = none (no tcp entry, the URL
     // says 0). Some clients (the @ethereumjs/devp2p DNS client) skip records without one.
@@ -86,6 +89,9 @@ struct Config {
     std::uint16_t tcp_port = 0;
     // TCP port announced as `tcp6` when it differs from tcp_port; 0 = tcp_port. Default 0.
     std::uint16_t tcp6_port = 0;
+    // The listen endpoint / external address of one family; null / nullopt when none is set.
+    [[nodiscard]] const Endpoint* listen_of(IpAddress::Family family) const noexcept;
+    [[nodiscard]] std::optional<IpAddress> external_ip_of(IpAddress::Family family) const noexcept;
     friend bool operator==(const Network&, const Network&) = default;
   };
   struct Dpdk {

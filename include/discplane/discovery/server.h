@@ -106,13 +106,15 @@ inline constexpr std::uint32_t whoareyou_global_burst_of(std::uint32_t rate) {
 struct ServerConfig {
   crypto::PrivateKey private_key{};
   std::uint16_t udp_port = 30303;  // the port we listen on (put in our ENR and discv4 Pings)
+  std::uint16_t udp6_port = 0;     // the IPv6 socket's port when it differs (`udp6`; 0: udp_port)
   std::uint16_t tcp_port = 0;      // advertised TCP port (0: none)
   std::uint16_t tcp6_port = 0;     // advertised TCP port for IPv6 (`tcp6`; 0: tcp_port)
-  // Addresses to advertise at start (unset: learned from IP votes). With static_ip set, the
-  // configured address is kept and votes are only counted.
+  // Addresses to advertise at start (unset: learned from IP votes). With static_ip4/6 set,
+  // that family's configured address is kept and its votes are only counted.
   std::optional<IpAddress> ipv4;
   std::optional<IpAddress> ipv6;
-  bool static_ip = false;
+  bool static_ip4 = false;
+  bool static_ip6 = false;
   bool enable_v4 = true;
   bool enable_v5 = true;
   std::optional<enr::ForkId> eth;  // EIP-2124 fork id announced as `eth` (nullopt: none)

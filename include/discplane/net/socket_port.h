@@ -1,7 +1,9 @@
-// The kernel-socket backend: one nonblocking UDP socket (IPv4 or IPv6) feeding a DatagramSink.
-// Each poll receives up to 32 datagrams with recvmmsg, hands them to the sink in one burst and
-// sends what the sink committed with sendmmsg from a preallocated 32 x 1280 batch. Used where
-// DPDK is not wanted (laptops, CI, small nodes). Not thread-safe: one thread polls it.
+// The kernel-socket backend: one nonblocking UDP socket per family (IPv4, IPv6 or both: a
+// dual-stack node) feeding one DatagramSink. Each poll receives up to 32 datagrams from one
+// socket with recvmmsg (the sockets take turns), hands them to the sink in one burst and sends
+// what the sink committed with sendmmsg from a preallocated 32 x 1280 batch, each datagram
+// through the socket of its destination's family. Used where DPDK is not wanted (laptops, CI,
+// small nodes). Not thread-safe: one thread polls it.
 #pragma once
 
 #include <array>
@@ -9,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "discplane/common/endpoint.h"
@@ -60,17 +63,29 @@ struct SocketCounters {
 class SocketPort {
  public:
   static constexpr std::size_t kBurst = 32;
+  static constexpr std::size_t kMaxSockets = 2;  // one per family
 
-  // Binds `local` (port 0 picks one; see local_endpoint()). IPv6 sockets are IPv6-only.
+  // Binds each of `locals` (one endpoint, or one per family; port 0 picks one, see
+  // local_endpoints()). IPv6 sockets are IPv6-only. Two endpoints of one family: kBadEndpoint.
   [[nodiscard]] static Result<std::unique_ptr<SocketPort>, SocketError> create(
-      const Endpoint& local, const SocketOptions& options = {});
-  // N sockets bound to the same `local` with SO_REUSEPORT, plus a classic BPF program that
-  // steers each datagram to socket reuseport_steer(source, n, seed): the same function the
-  // sharded runtime uses to pick the shard that sends to a peer, so answers come back to the
-  // socket (worker) that asked. `local` must name a port (not 0) when n > 1.
+      std::span<const Endpoint> locals, const SocketOptions& options = {});
+  [[nodiscard]] static Result<std::unique_ptr<SocketPort>, SocketError> create(
+      const Endpoint& local, const SocketOptions& options = {}) {
+    return create(std::span<const Endpoint>(&local, 1), options);
+  }
+  // N ports, each with a socket per endpoint of `locals`, bound with SO_REUSEPORT, plus per
+  // family a classic BPF program that steers each datagram to port reuseport_steer(source, n,
+  // seed): the same function the sharded runtime uses to pick the shard that sends to a peer,
+  // so answers come back to the socket (worker) that asked. Each endpoint must name a port
+  // (not 0) when n > 1.
+  [[nodiscard]] static Result<std::vector<std::unique_ptr<SocketPort>>, SocketError> create_group(
+      std::span<const Endpoint> locals, std::uint32_t n, std::uint32_t seed,
+      const SocketOptions& options = {});
   [[nodiscard]] static Result<std::vector<std::unique_ptr<SocketPort>>, SocketError> create_group(
       const Endpoint& local, std::uint32_t n, std::uint32_t seed,
-      const SocketOptions& options = {});
+      const SocketOptions& options = {}) {
+    return create_group(std::span<const Endpoint>(&local, 1), n, seed, options);
+  }
   ~SocketPort();
   SocketPort(const SocketPort&) = delete;
   SocketPort& operator=(const SocketPort&) = delete;
@@ -83,23 +98,35 @@ class SocketPort {
   void run(disc::DatagramSink& sink, const std::atomic<bool>& stop,
            std::chrono::microseconds timeout = std::chrono::milliseconds(10)) noexcept;
 
-  Endpoint local_endpoint() const noexcept { return local_; }
+  // The first socket's endpoint (the first of `locals`), and every socket's.
+  Endpoint local_endpoint() const noexcept { return locals_[0]; }
+  std::span<const Endpoint> local_endpoints() const noexcept { return {locals_.data(), sockets_}; }
+  // The bound endpoint of one family, if the port has a socket of it.
+  [[nodiscard]] const Endpoint* local_endpoint_of(IpAddress::Family family) const noexcept;
+  // Counters of all sockets together.
   const SocketCounters& counters() const noexcept { return counters_; }
+  // What the kernel granted the first socket (each gets the same options).
   const SocketBuffers& buffers() const noexcept { return granted_; }
-  int fd() const noexcept { return fd_; }
+  int fd() const noexcept { return fds_[0]; }
 
  private:
   struct Buffers;
   class Tx;
-  SocketPort(int fd, const Endpoint& local);
+  SocketPort();
+  void add_socket(int fd, const Endpoint& local, const SocketBuffers& granted) noexcept;
+  [[nodiscard]] int socket_for(const IpAddress& to) const noexcept;  // index, or -1
+  int receive(std::size_t socket) noexcept;
   void flush() noexcept;
-  void read_kernel_drops(const msghdr& h) noexcept;
+  void read_kernel_drops(const msghdr& h, std::size_t socket) noexcept;
 
-  int fd_ = -1;
-  Endpoint local_;
+  std::array<int, kMaxSockets> fds_{-1, -1};
+  std::array<Endpoint, kMaxSockets> locals_{};
+  std::size_t sockets_ = 0;
+  std::size_t turn_ = 0;  // the socket read first on the next poll
   SocketCounters counters_;
   SocketBuffers granted_;
-  std::uint32_t last_kernel_drops_ = 0;  // the kernel's 32-bit counter, last seen
+  // Each socket's kernel 32-bit drop counter, last seen.
+  std::array<std::uint32_t, kMaxSockets> last_kernel_drops_{};
   std::unique_ptr<Buffers> buffers_;
   std::unique_ptr<Tx> tx_;
 };

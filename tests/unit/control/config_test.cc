@@ -56,7 +56,7 @@ TEST_CASE("conf/discplane.yaml equals the defaults except its loopback listen an
 
   Config expected;
   // The one deliberate difference: the example listens on loopback only.
-  expected.network.listen = *Endpoint::parse("127.0.0.1:30303");
+  expected.network.listen = {*Endpoint::parse("127.0.0.1:30303")};
   CHECK(Config{}.network.listen != expected.network.listen);
   // ... and, being a local demo, it exempts loopback from the table's IP limits explicitly
   // (the default exempts nothing).
@@ -220,7 +220,8 @@ TEST_CASE("every example config in conf/ loads and validates", "[control][config
   auto mainnet = load_config(kConfDir / "mainnet.yaml");
   REQUIRE(mainnet);
   CHECK(mainnet->dataplane.backend == Backend::kSocket);
-  CHECK(mainnet->network.listen.to_string() == "0.0.0.0:30303");
+  REQUIRE(mainnet->network.listen.size() == 1);
+  CHECK(mainnet->network.listen[0].to_string() == "0.0.0.0:30303");
   CHECK(mainnet->bootnodes.size() == 4);
   for (const auto& b : mainnet->bootnodes) {
     CHECK(b.starts_with("enode://"));
@@ -258,9 +259,10 @@ logging: {level: debug}
   INFO((c ? "" : c.error().to_string()));
   REQUIRE(c);
   CHECK(c->mode == Mode::kCrawl);
-  CHECK(c->network.listen.to_string() == "[fd00::2]:9000");
-  REQUIRE(c->network.external_ip);
-  CHECK(c->network.external_ip->to_string() == "198.51.100.7");
+  REQUIRE(c->network.listen.size() == 1);
+  CHECK(c->network.listen[0].to_string() == "[fd00::2]:9000");
+  REQUIRE(c->network.external_ip.size() == 1);
+  CHECK(c->network.external_ip[0].to_string() == "198.51.100.7");
   CHECK(c->protocols == std::vector<Protocol>{Protocol::kDiscv5});
   CHECK(c->runs(Protocol::kDiscv5));
   CHECK_FALSE(c->runs(Protocol::kDiscv4));
@@ -351,6 +353,72 @@ TEST_CASE("error: wrong type", "[control][config]") {
   auto range = load_error(dir, "dataplane:\n  dpdk:\n    rx_queue_size: 1000\n");
   CHECK(range.key == "dataplane.dpdk.rx_queue_size");
   CHECK(contains(range.message, "power of two"));
+}
+
+TEST_CASE("network.listen and external_ip: one endpoint or one per family (dual-stack)",
+          "[control][config]") {
+  auto def = parse_config("mode: node\n");
+  REQUIRE(def);
+  CHECK(def->network.listen == std::vector<Endpoint>{*Endpoint::parse("0.0.0.0:30303")});
+  CHECK(def->network.external_ip.empty());  // auto
+
+  auto dual = parse_config(
+      "network:\n  listen: [127.0.0.1:30303, \"[::1]:30304\"]\n"
+      "  external_ip: [\"::1\", 127.0.0.1]\n");
+  INFO((dual ? "" : dual.error().to_string()));
+  REQUIRE(dual);
+  REQUIRE(dual->network.listen.size() == 2);
+  CHECK(dual->network.listen_of(IpAddress::Family::kV4)->to_string() == "127.0.0.1:30303");
+  CHECK(dual->network.listen_of(IpAddress::Family::kV6)->to_string() == "[::1]:30304");
+  CHECK(dual->network.external_ip_of(IpAddress::Family::kV4) == IpAddress::v4(127, 0, 0, 1));
+  CHECK(dual->network.external_ip_of(IpAddress::Family::kV6) == IpAddress::parse("::1"));
+
+  // One family static, the other learned from votes.
+  auto half =
+      parse_config("network:\n  listen: [0.0.0.0:1, \"[::]:1\"]\n  external_ip: 10.0.0.1\n");
+  REQUIRE(half);
+  CHECK(half->network.external_ip_of(IpAddress::Family::kV4).has_value());
+  CHECK_FALSE(half->network.external_ip_of(IpAddress::Family::kV6).has_value());
+  CHECK(parse_config("network:\n  external_ip: auto\n")->network.external_ip.empty());
+
+  test::TempDir dir;
+  auto two4 = load_error(dir, "network:\n  listen:\n    - 127.0.0.1:1\n    - 127.0.0.2:2\n");
+  CHECK(two4.key == "network.listen[1]");
+  CHECK(two4.line == 4);
+  CHECK(contains(two4.message, "a second IPv4 endpoint"));
+  auto empty = load_error(dir, "network:\n  listen: []\n");
+  CHECK(empty.key == "network.listen");
+  CHECK(contains(empty.message, "empty list"));
+  auto two6 = load_error(dir,
+                         "network:\n  listen: [\"[::1]:1\", 127.0.0.1:1]\n"
+                         "  external_ip: [\"::1\", \"::2\"]\n");
+  CHECK(two6.key == "network.external_ip[1]");
+  CHECK(contains(two6.message, "a second IPv6 address"));
+  auto auto_in_list = load_error(dir, "network:\n  external_ip: [auto]\n");
+  CHECK(auto_in_list.key == "network.external_ip[0]");
+
+  // --check-config's family check: an address we announce must be of a family we listen on.
+  auto v6_on_v4 = load_error(dir, "network:\n  listen: 127.0.0.1:30303\n  external_ip: \"::1\"\n");
+  CHECK(v6_on_v4.key == "network.external_ip");
+  CHECK(v6_on_v4.line == 3);
+  CHECK(contains(v6_on_v4.message, "is IPv6 but no network.listen endpoint is"));
+  auto v4_on_v6 =
+      load_error(dir, "network:\n  listen: \"[::]:30303\"\n  external_ip: 198.51.100.1\n");
+  CHECK(v4_on_v6.key == "network.external_ip");
+  CHECK(contains(v4_on_v6.message, "is IPv4 but"));
+  // DPDK: the port serves the families it has an address for, on one UDP port.
+  auto dpdk_v6 = load_error(dir,
+                            "network:\n  listen: 0.0.0.0:30303\n  external_ip: \"fd00::1\"\n"
+                            "dataplane:\n  backend: dpdk\n  dpdk:\n    eal_args: [--no-huge]\n"
+                            "    ipv4: 169.254.1.1/24\n");
+  CHECK(dpdk_v6.key == "network.external_ip");
+  CHECK(contains(dpdk_v6.message, "needs dataplane.dpdk.ipv6"));
+  auto dpdk_ports = load_error(dir,
+                               "network:\n  listen: [0.0.0.0:30303, \"[::]:30304\"]\n"
+                               "dataplane:\n  backend: dpdk\n  dpdk:\n    eal_args: [--no-huge]\n"
+                               "    ipv4: 169.254.1.1/24\n    ipv6: fd00::1/64\n");
+  CHECK(dpdk_ports.key == "network.listen");
+  CHECK(contains(dpdk_ports.message, "one UDP port"));
 }
 
 TEST_CASE("error: bad addresses and names", "[control][config]") {

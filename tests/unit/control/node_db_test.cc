@@ -296,7 +296,7 @@ namespace {
 Config appliance_config(const test::TempDir& dir) {
   Config c;
   c.identity.key_file = (dir / "nodekey").string();
-  c.network.listen = Endpoint{IpAddress::v4(127, 0, 0, 1), 0};
+  c.network.listen = {Endpoint{IpAddress::v4(127, 0, 0, 1), 0}};
   c.timers.snapshot_interval = std::chrono::milliseconds(20);
   c.node_db.path = (dir / "nodes.db").string();
   return c;

@@ -37,7 +37,7 @@ TEST_CASE("reload: live keys are applied, the others need a restart", "[control]
   b.logging.packet_log_rate = 100;
   b.policy.ban.cidrs = {*disc::Cidr::parse("10.0.0.0/8")};
   b.policy.allow = {*disc::Cidr::parse("0.0.0.0/0")};
-  b.network.listen = *Endpoint::parse("127.0.0.1:4000");
+  b.network.listen = {*Endpoint::parse("127.0.0.1:4000")};
   b.dataplane.backend = Backend::kDpdk;
   b.identity.key_file = "other.key";
   b.table.bucket_size = 8;

@@ -184,6 +184,91 @@ TEST_CASE("socket port: bursts over 32 are split, every datagram answered", "[so
   CHECK(unique.count("re:99") == 1);
 }
 
+TEST_CASE("socket port: dual-stack, a socket per family, answers leave by their family's socket",
+          "[socket]") {
+  const std::vector<Endpoint> locals{*Endpoint::parse("127.0.0.1:0"), *Endpoint::parse("[::1]:0")};
+  auto port = SocketPort::create(locals);
+  REQUIRE(port);
+  REQUIRE((*port)->local_endpoints().size() == 2);
+  const Endpoint* four = (*port)->local_endpoint_of(IpAddress::Family::kV4);
+  const Endpoint* six = (*port)->local_endpoint_of(IpAddress::Family::kV6);
+  REQUIRE(four != nullptr);
+  REQUIRE(six != nullptr);
+  CHECK(four->ip.is_v4());
+  CHECK(six->ip.is_v6());
+  CHECK(four->port != 0);
+  CHECK(six->port != 0);
+  CHECK((*port)->local_endpoint() == *four);  // the first of `locals`
+
+  Client c4(false);
+  Client c6(true);
+  EchoSink sink(/*copies=*/20);  // 2 x 20 answers in one batch: runs of one family each
+  c4.send(*four, "four");
+  c6.send(*six, "six");
+  poll_until(**port, sink, 2);
+  CHECK((*port)->counters().rx == 2);
+  CHECK(sink.sources == std::set<std::string>{c4.local.to_string(), c6.local.to_string()});
+  const auto r4 = c4.receive(20);
+  const auto r6 = c6.receive(20);
+  CHECK(r4 == std::vector<std::string>(20, "re:four"));
+  CHECK(r6 == std::vector<std::string>(20, "re:six"));
+  CHECK((*port)->counters().tx == 40);
+  CHECK((*port)->counters().tx_dropped == 0);
+
+  // Neither family starves the other: with both sockets full, consecutive polls take turns.
+  for (int i = 0; i < 64; ++i) {
+    c4.send(*four, "a");
+    c6.send(*six, "b");
+  }
+  EchoSink quiet(/*copies=*/0);
+  (void)(*port)->poll_once(quiet, 100ms);
+  (void)(*port)->poll_once(quiet, 100ms);
+  REQUIRE(quiet.sources.size() == 2);
+
+  // Two endpoints of one family, or none, are not a port.
+  const std::vector<Endpoint> two4{*Endpoint::parse("127.0.0.1:0"),
+                                   *Endpoint::parse("127.0.0.2:0")};
+  auto bad = SocketPort::create(two4);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error() == SocketError::kBadEndpoint);
+  CHECK_FALSE(SocketPort::create(std::span<const Endpoint>{}));
+}
+
+TEST_CASE("socket port: a dual-stack reuseport group gives each port one socket per family",
+          "[socket]") {
+  auto probe4 = SocketPort::create(*Endpoint::parse("127.0.0.1:0"));
+  REQUIRE(probe4);
+  const std::uint16_t p = (*probe4)->local_endpoint().port;
+  probe4->reset();  // free the port for the group (a race with another binder is unlikely)
+  const std::vector<Endpoint> locals{Endpoint{IpAddress::v4(127, 0, 0, 1), p},
+                                     Endpoint{*IpAddress::parse("::1"), p}};
+  auto group = SocketPort::create_group(locals, 2, 7);
+  REQUIRE(group);
+  REQUIRE(group->size() == 2);
+  for (const auto& port : *group) {
+    REQUIRE(port->local_endpoints().size() == 2);
+    CHECK(port->local_endpoint_of(IpAddress::Family::kV4)->port == p);
+    CHECK(port->local_endpoint_of(IpAddress::Family::kV6)->port == p);
+  }
+  // Each client's datagrams reach the port reuseport_steer() names, for both families.
+  Client c4(false);
+  Client c6(true);
+  c4.send(locals[0], "x");
+  c6.send(locals[1], "y");
+  EchoSink sinks[2];
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while ((*group)[0]->counters().rx + (*group)[1]->counters().rx < 2 &&
+         std::chrono::steady_clock::now() < deadline) {
+    for (int k = 0; k < 2; ++k) {
+      (void)(*group)[k]->poll_once(sinks[k], 1ms);
+    }
+  }
+  CHECK(sinks[reuseport_steer(c4.local, 2, 7)].sources.count(c4.local.to_string()) == 1);
+  CHECK(sinks[reuseport_steer(c6.local, 2, 7)].sources.count(c6.local.to_string()) == 1);
+  CHECK(c4.receive(1) == std::vector<std::string>{"re:x"});
+  CHECK(c6.receive(1) == std::vector<std::string>{"re:y"});
+}
+
 TEST_CASE("socket port: a sink sending more than the batch flushes when it fills", "[socket]") {
   auto port = SocketPort::create(*Endpoint::parse("[::1]:0"));
   REQUIRE(port);
