@@ -30,7 +30,6 @@ constexpr std::int64_t kDeadlineCheckNs = 10 * kMillisecond;
 // A lookup waits at most this long for one peer, whatever the protocol: covers a discv4
 // bond (ping, settle, FindNode) or a discv5 handshake plus one retry.
 constexpr std::int64_t kLookupQueryTimeoutNs = 3 * kSecond;
-constexpr std::uint32_t kRecentNodes = 4096;
 constexpr std::uint32_t kForkRefusedNodes = 4096;
 // Crawl mode: nodes whose reported record seq is remembered (older ones are fetched again).
 constexpr std::uint32_t kReportedRecords = 65536;
@@ -126,7 +125,7 @@ Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rn
       observer_(observer),
       table_(crypto::node_id_of(*crypto::derive_public_key(config_.private_key)), config_.table),
       votes_(config_.votes),
-      recent_(kRecentNodes),
+      recent_(std::max<std::uint32_t>(1, config_.recent_nodes)),
       fork_refused_(config_.fork_filter.enabled() ? kForkRefusedNodes : 1),
       records_reported_(config_.report_node_events ? kReportedRecords : 1) {
   now_ = clock_.now();

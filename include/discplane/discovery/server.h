@@ -161,6 +161,9 @@ struct ServerConfig {
 
   // Lookups
   std::uint32_t max_lookups = 16;  // concurrent lookups (both protocols)
+  // Nodes remembered outside the table (public key and endpoint of recent senders, seeds and
+  // lookup results), LRU. Not a YAML key: the fuzz harness shrinks it.
+  std::uint32_t recent_nodes = 4096;
   std::uint32_t lookup_alpha = 3;
   std::uint32_t lookup_k = 16;
   std::uint32_t findnode_results = 16;  // nodes in an answer (discv4 and discv5)
