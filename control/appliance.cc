@@ -803,7 +803,8 @@ disc::ServerConfig engine_config_of(const Config& config) {
   sc.fork_filter.require_eth = config.fork_filter.require_eth;
   if (config.mode == Mode::kCrawl) {
     sc.report_node_events = true;
-    sc.max_lookups = 64;  // crawl.lookup_interval outpaces 16 concurrent lookups of ~1-3 s
+    sc.max_lookups = 64;      // crawl.lookup_interval outpaces 16 concurrent lookups of ~1-3 s
+    sc.record_cache = 16384;  // a crawl meets each live record from dozens of neighbours
   }
   return sc;
 }

@@ -179,6 +179,12 @@ std::string render_metrics(const CoreSnapshot& s, std::int64_t now_mono_ns) {
             c.enr_updates_learned);
   w.counter("discplane_fork_filtered_total",
             "Records kept out of the table by the fork-id filter (fork_filter).", c.fork_filtered);
+  w.counter("discplane_record_cache_hits_total",
+            "Peer records found in the cache of verified records (no signature check).",
+            c.record_cache_hits);
+  w.counter("discplane_record_cache_misses_total",
+            "Peer records decoded and verified (not in the cache of verified records).",
+            c.record_cache_misses);
   w.counter("discplane_local_record_updates_total", "Times our own ENR was re-signed.",
             c.local_record_updates);
   w.gauge("discplane_local_enr_seq", "Sequence number of our own ENR.", s.local_seq);

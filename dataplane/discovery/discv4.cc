@@ -426,7 +426,7 @@ void Discv4State::handle_enrresponse(const v4wire::Packet& p, const v4wire::ENRR
     return;
   }
   (void)enr_requests_.erase(p.sender_id);
-  auto record = enr::decode(m.record_rlp);
+  auto record = engine_.verified_record(m.record_rlp);
   if (!record || record->node_id() != p.sender_id) {
     engine_.counters().drop(Drop::kV4BadRecord);
     return;

@@ -512,7 +512,7 @@ void Discv5State::Impl::on_handshake(const v5wire::Header& h, const Endpoint& fr
   std::optional<enr::Record> record;
   crypto::PublicKey remote{};
   if (!h.record.empty()) {
-    auto r = enr::decode(h.record);
+    auto r = engine.verified_record(h.record);
     if (!r || r->node_id() != h.src_id) {
       engine.counters().drop(Drop::kV5BadHandshake);
       return;
@@ -703,7 +703,7 @@ void Discv5State::Impl::handle_nodes(const v5wire::Nodes& m, const SessionKey& k
     if (n == found_scratch.size()) {
       break;
     }
-    auto rec = enr::decode(raw);
+    auto rec = engine.verified_record(raw);
     if (!rec) {
       engine.counters().drop(Drop::kV5BadRecord);
       continue;

@@ -126,6 +126,7 @@ Engine::Engine(ServerConfig config, const Clock& clock, crypto::RandomSource& rn
       table_(crypto::node_id_of(*crypto::derive_public_key(config_.private_key)), config_.table),
       votes_(config_.votes),
       recent_(std::max<std::uint32_t>(1, config_.recent_nodes)),
+      records_(config_.record_cache),
       fork_refused_(config_.fork_filter.enabled() ? kForkRefusedNodes : 1),
       records_reported_(config_.report_node_events ? kReportedRecords : 1) {
   now_ = clock_.now();
@@ -1118,6 +1119,13 @@ void Engine::rebuild_local_record() noexcept {
   if (observer_ != nullptr) {
     observer_->on_local_record_changed(local_.record);
   }
+}
+
+Result<enr::Record, enr::EnrError> Engine::verified_record(ByteView raw) noexcept {
+  const std::uint64_t hits = records_.hits();
+  auto record = records_.decode(raw);
+  ++(records_.hits() != hits ? counters_.record_cache_hits : counters_.record_cache_misses);
+  return record;
 }
 
 bool Engine::adopt_local_record(ByteView raw) noexcept {

@@ -22,6 +22,8 @@
 #include "discplane/wire/enr.h"
 #include "discplane/wire/v5wire.h"
 
+#include "record_cache.h"
+
 namespace discplane::disc {
 
 // Who to talk to: enough to address a node in either protocol.
@@ -30,12 +32,6 @@ struct NodeRef {
   crypto::PublicKey public_key{};
   Endpoint endpoint;
   static NodeRef of(const PeerEntry& e) { return {e.id, e.public_key, e.primary_endpoint()}; }
-};
-
-// Hash for NodeId keys. Ids are keccak outputs, but a hostile peer can pick its key, so the
-// words are mixed with a per-process secret rather than used raw.
-struct NodeIdHash {
-  std::size_t operator()(const NodeId& id) const noexcept;
 };
 
 // Our own identity and record, shared by both protocols.
@@ -96,6 +92,9 @@ class Engine {
   const Time& now() const { return now_; }
   crypto::RandomSource& rng() { return rng_; }
   Counters& counters() { return counters_; }
+  // A peer's record, verified: from the cache of verified records when these bytes were seen
+  // before (record_cache.h), else decoded and verified now. Counts hits and misses.
+  [[nodiscard]] Result<enr::Record, enr::EnrError> verified_record(ByteView raw) noexcept;
   const Counters& counters() const { return counters_; }
   PeerTable& table() { return table_; }
   const PeerTable& table() const { return table_; }
@@ -270,6 +269,7 @@ class Engine {
     Endpoint endpoint;
   };
   FixedLruMap<NodeId, RecentNode, NodeIdHash> recent_;
+  RecordCache records_;
   // Ids whose record the fork filter refused, with the refused record's seq.
   FixedLruMap<NodeId, std::uint64_t, NodeIdHash> fork_refused_;
   // Crawl mode: the highest record seq reported per node (see record_unreported).

@@ -137,6 +137,7 @@ ServerConfig fuzz_config() {
   c.v4_request_limits.max_keys = 8;
   c.v5_request_limits.max_keys = 8;
   c.recent_nodes = 64;
+  c.record_cache = 8;
   // A small table: a fresh engine per input must be cheap (a full-size table is ~3 MB that
   // ASan maps, zeroes and unmaps per input, which capped the run at ~35 execs/s).
   c.table.bucket_size = 2;

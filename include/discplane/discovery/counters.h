@@ -63,7 +63,11 @@ struct Counters {
   std::uint64_t v5_request_timeouts = 0;
   std::uint64_t v5_request_retries = 0;
   std::uint64_t v5_talk_requests = 0;
-  std::uint64_t enr_updates_learned = 0;   // newer peer records stored
+  std::uint64_t enr_updates_learned = 0;  // newer peer records stored
+  // Peer records (NODES, ENRResponse, handshakes) found in the cache of verified records /
+  // decoded and verified because they were not.
+  std::uint64_t record_cache_hits = 0;
+  std::uint64_t record_cache_misses = 0;
   std::uint64_t local_record_updates = 0;  // our own ENR re-signed
   // Records kept out of (or removed from) the table by ServerConfig::fork_filter.
   std::uint64_t fork_filtered = 0;

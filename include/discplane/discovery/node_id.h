@@ -28,4 +28,11 @@ inline constexpr int kMaxLogDistance = 256;
 [[nodiscard]] NodeId random_id_at_distance(const NodeId& base, int d,
                                            crypto::RandomSource& rng) noexcept;
 
+// Hash for NodeId keys (and other 32-byte keccak outputs). Ids are keccak outputs, but a
+// hostile peer can pick its key (or grind a record's bytes), so the words are mixed with a
+// per-process secret rather than used raw. Defined in engine.cc.
+struct NodeIdHash {
+  std::size_t operator()(const NodeId& id) const noexcept;
+};
+
 }  // namespace discplane::disc

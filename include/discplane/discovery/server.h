@@ -164,6 +164,10 @@ struct ServerConfig {
   // Nodes remembered outside the table (public key and endpoint of recent senders, seeds and
   // lookup results), LRU. Not a YAML key: the fuzz harness shrinks it.
   std::uint32_t recent_nodes = 4096;
+  // Verified peer records kept by content hash, LRU (a record seen again costs no signature
+  // check). Storage is reserved, touched as it fills (~420 B a record). Not a YAML key: crawl
+  // mode raises it (control::engine_config_of).
+  std::uint32_t record_cache = 4096;
   std::uint32_t lookup_alpha = 3;
   std::uint32_t lookup_k = 16;
   std::uint32_t findnode_results = 16;  // nodes in an answer (discv4 and discv5)
